@@ -1,0 +1,131 @@
+"""A validated pipeline spec + input files → a datatrove pipeline, run by datatrove's local executor.
+
+Layout of a run folder (the output contract):
+  documents/<rank>.parquet         kept documents
+  rejected/<stage>-<rank>.parquet  rejected records, with `stage` and `reason`
+  stats.json, report.html          written after all tasks finish (`curate report` rewrites the report)
+  logs/                            datatrove's per-task logs, stats and completion markers
+  run.json                         what was asked: pipeline, inputs, workers, limit
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from curate.config import PipelineSpec
+from curate.outputs import DocumentWriter, RejectedWriter
+
+
+class RunError(RuntimeError):
+    """A run that cannot start (bad inputs, existing output); exit code 2."""
+
+
+@dataclass
+class RunOptions:
+    inputs: list[str]
+    output: Path
+    workers: int = 1
+    limit: int = -1
+    overwrite: bool = False
+    progress: bool = True
+
+
+_SKIP_NAMES = ("README", "LICENSE", ".")
+
+
+def expand_inputs(patterns: list[str]) -> list[str]:
+    """Paths, folders and globs (local or fsspec URLs) → files, in the order given; each pattern must match."""
+    files: list[str] = []
+    for pattern in patterns:
+        if "://" in pattern and not pattern.startswith("file://"):
+            import fsspec
+
+            fs, _, matches = fsspec.get_fs_token_paths(pattern)
+            found = [fs.unstrip_protocol(m) for m in sorted(matches)]
+        elif os.path.isdir(pattern):
+            found = sorted(
+                str(p) for p in Path(pattern).iterdir() if p.is_file() and not p.name.startswith(_SKIP_NAMES)
+            )
+        else:
+            found = sorted(p for p in glob.glob(pattern) if os.path.isfile(p))
+        if not found:
+            raise RunError(f"--input {pattern}: matches no file")
+        files.extend(found)
+    return files
+
+
+def build_pipeline(spec: PipelineSpec, paths: list[str], output: Path, limit_per_task: int, progress: bool) -> list:
+    rejected = str(output / "rejected")
+    steps = [
+        spec.reader.build(
+            paths=paths, rejects=RejectedWriter(rejected, "read"), limit=limit_per_task, progress=progress
+        )
+    ]
+    for stage in spec.stages:
+        steps.append(stage.build(rejects=RejectedWriter(rejected, stage.name)))
+    steps.append(DocumentWriter(str(output / "documents")))
+    return steps
+
+
+def _prepare_output(output: Path, request: dict, overwrite: bool) -> bool:
+    """Create or clear the run folder; returns True when resuming an interrupted run of the same request."""
+    run_file = output / "run.json"
+    if output.exists() and any(output.iterdir()):
+        if overwrite:
+            for name in ("documents", "rejected", "logs", "stats.json", "report.html", "report", "run.json"):
+                target = output / name
+                if target.is_dir():
+                    shutil.rmtree(target)
+                elif target.exists():
+                    target.unlink()
+        elif (output / "stats.json").exists():
+            raise RunError(f"--output {output}: holds a finished run; pass --overwrite or choose another folder")
+        elif run_file.exists() and json.loads(run_file.read_text()) == request:
+            return True
+        else:
+            raise RunError(f"--output {output}: is not empty; pass --overwrite or choose another folder")
+    output.mkdir(parents=True, exist_ok=True)
+    run_file.write_text(json.dumps(request, indent=2))
+    return False
+
+
+def run(spec: PipelineSpec, options: RunOptions) -> dict:
+    """Run the pipeline; returns the run's stats (also written to stats.json). Raises on lost records."""
+    from datatrove.executor import LocalPipelineExecutor
+    from datatrove.utils.logging import logger
+
+    from curate.report import write_report
+    from curate.stats import finalize
+
+    if options.workers < 1:
+        raise RunError(f"--workers {options.workers}: must be at least 1")
+    paths = expand_inputs(options.inputs)
+    workers = min(options.workers, len(paths))
+    tasks = workers  # each task pays the blocklist and model set-up once: no more tasks than workers
+    request = {
+        "pipeline": spec.path,
+        "spec": spec.to_dict(),
+        "inputs": paths,
+        "workers": workers,
+        "tasks": tasks,
+        "limit": options.limit,
+    }
+    output = Path(options.output)
+    resuming = _prepare_output(output, request, options.overwrite)
+    if resuming:
+        logger.info(f"resuming the interrupted run in {output}: completed tasks are skipped")
+    limit_per_task = -1 if options.limit < 0 else -(-options.limit // tasks)
+    steps = build_pipeline(spec, paths, output, limit_per_task, options.progress and tasks == 1)
+    started = time.time()
+    LocalPipelineExecutor(
+        pipeline=steps, tasks=tasks, workers=workers, logging_dir=str(output / "logs"), skip_completed=True
+    ).run()
+    stats = finalize(output, spec, request, seconds=time.time() - started)
+    write_report(output)
+    return stats

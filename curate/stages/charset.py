@@ -1,0 +1,115 @@
+"""Bytes → text for web pages: the HTTP charset, then the page's own declaration, then detection.
+
+Why not just UTF-8 then a detector (datatrove's reader)? A detector guesses wrong on short or mixed pages,
+while the server's header and the page's meta tag are right nearly always; detection is the last resort.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+
+# Codecs a declared charset is widened to when the strict decode fails (servers often name the subset).
+_SUPERSETS = {
+    "gb2312": "gb18030",
+    "gbk": "gb18030",
+    "big5": "big5hkscs",
+    "shift_jis": "cp932",
+    "euc_kr": "cp949",
+    "latin_1": "cp1252",
+    "ascii": "utf-8",
+    "iso8859_9": "cp1254",
+}
+_BOMS = [
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+]
+_DECLARED = re.compile(
+    rb"""<meta[^>]+charset\s*=\s*["']?\s*([a-zA-Z0-9_.:\-]+)"""  # <meta charset> and http-equiv content
+    rb"""|<\?xml[^>]+encoding\s*=\s*["']([a-zA-Z0-9_.:\-]+)""",  # XML declaration (feeds, XHTML)
+    re.IGNORECASE,
+)
+_CHARSET_PARAM = re.compile(r"""charset\s*=\s*["']?\s*([^"'\s;,]+)""", re.IGNORECASE)
+
+
+def codec_name(label: str | None) -> str | None:
+    """Python's canonical codec name for a charset label, or None when Python has no such codec."""
+    if not label:
+        return None
+    label = label.strip().strip("\"'").lower()
+    if label in ("x-sjis", "sjis", "x-shift_jis", "windows-31j"):
+        label = "cp932"
+    elif label in ("x-euc-jp",):
+        label = "euc_jp"
+    elif label in ("x-mac-cyrillic",):
+        label = "mac_cyrillic"
+    try:
+        return codecs.lookup(label).name
+    except LookupError:
+        return None
+
+
+def charset_from_content_type(content_type: str | None) -> str | None:
+    if not content_type:
+        return None
+    match = _CHARSET_PARAM.search(content_type)
+    return match.group(1) if match else None
+
+
+def _try(payload: bytes, codec: str | None) -> str | None:
+    if codec is None:
+        return None
+    for name in (codec, _SUPERSETS.get(codec)):
+        if name is None:
+            continue
+        try:
+            return payload.decode(name)
+        except (UnicodeDecodeError, LookupError):
+            continue
+    return None
+
+
+def declared_charset(payload: bytes) -> str | None:
+    """The charset a page declares in a meta tag or XML declaration within its first 4 KiB."""
+    head = payload[:4096]
+    if b"\x00" in head[:200]:  # UTF-16/32 without BOM: an ASCII scan cannot see the declaration
+        head = head.replace(b"\x00", b"")
+    match = _DECLARED.search(head)
+    if not match:
+        return None
+    return (match.group(1) or match.group(2)).decode("ascii", "ignore")
+
+
+def detect(payload: bytes) -> str | None:
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(payload[:65536]).best()
+    return codec_name(best.encoding) if best else None
+
+
+def decode_html(payload: bytes, http_charset: str | None = None) -> tuple[str, str]:
+    """Decode a page; returns (text, how) where how names the source of the charset that worked."""
+    text = _try(payload, codec_name(http_charset))
+    if text is not None:
+        return text.lstrip("\ufeff"), "http"
+    for bom, codec in _BOMS:
+        if payload.startswith(bom):
+            text = _try(payload, codec)
+            if text is not None:
+                return text.lstrip("\ufeff"), "bom"
+    declared = codec_name(declared_charset(payload))
+    if declared in ("utf_16", "utf_32", "utf_16_le", "utf_16_be", "utf_32_le", "utf_32_be") and b"\x00" not in payload[:200]:
+        declared = "utf-8"  # a page that reads as ASCII cannot really be UTF-16/32 (common mislabel)
+    text = _try(payload, declared)
+    if text is not None:
+        return text.lstrip("\ufeff"), "declared"
+    text = _try(payload, "utf-8")
+    if text is not None:
+        return text.lstrip("\ufeff"), "utf-8"
+    text = _try(payload, detect(payload))
+    if text is not None:
+        return text.lstrip("\ufeff"), "detected"
+    return payload.decode("utf-8", errors="replace").lstrip("\ufeff"), "utf-8-replace"
