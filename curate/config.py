@@ -176,7 +176,10 @@ def coerce(value, annotation, where: str):
             try:
                 return coerce(value, option, where)
             except ConfigError as err:
-                errors.append(err)
+                errors.append((option, err))
+        real = [err for option, err in errors if option is not type(None)]
+        if len(real) == 1:  # `X | None` with a bad X: the precise message (it may name a list item)
+            raise real[0]
         raise ConfigError(f"{where}: expected {_type_name(annotation)}, got {value!r}")
     if annotation is type(None):
         if value is None:
@@ -231,7 +234,7 @@ def _validate_params(defn: StageDef, params: dict, where: str) -> dict:
         if key not in allowed:
             raise ConfigError(f"{where}.{key}: unknown key; allowed: {', '.join(allowed) or 'none'}")
         out[key] = coerce(value, allowed[key][0], f"{where}.{key}")
-    for key, (annotation, default) in allowed.items():
+    for key, (annotation, _default) in allowed.items():
         if key not in out and key in defn.overrides:
             out[key] = coerce(defn.overrides[key], annotation, f"{where}.{key}")
     return out

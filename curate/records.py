@@ -19,7 +19,9 @@ DOCUMENT_FIELDS: list[tuple[str, pa.DataType]] = [
     ("crawl_date", pa.string()),
 ]
 DOCUMENT_SCHEMA = pa.schema(DOCUMENT_FIELDS)
-REJECTED_SCHEMA = pa.schema(DOCUMENT_FIELDS + [("stage", pa.string()), ("reason", pa.string()), ("detail", pa.string())])
+REJECTED_SCHEMA = pa.schema(
+    DOCUMENT_FIELDS + [("stage", pa.string()), ("reason", pa.string()), ("detail", pa.string())]
+)
 
 # Metadata keys that stay in memory only (never written): raw payload bytes and the HTTP charset.
 PAYLOAD_KEY = "_payload"

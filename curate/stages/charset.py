@@ -101,7 +101,8 @@ def decode_html(payload: bytes, http_charset: str | None = None) -> tuple[str, s
             if text is not None:
                 return text.lstrip("\ufeff"), "bom"
     declared = codec_name(declared_charset(payload))
-    if declared in ("utf_16", "utf_32", "utf_16_le", "utf_16_be", "utf_32_le", "utf_32_be") and b"\x00" not in payload[:200]:
+    wide = ("utf_16", "utf_32", "utf_16_le", "utf_16_be", "utf_32_le", "utf_32_be")
+    if declared in wide and b"\x00" not in payload[:200]:
         declared = "utf-8"  # a page that reads as ASCII cannot really be UTF-16/32 (common mislabel)
     text = _try(payload, declared)
     if text is not None:

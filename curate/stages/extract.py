@@ -43,7 +43,12 @@ def time_limit(seconds: float):
 
 
 class Extract(PipelineStep):
-    """HTML bytes → main text. Rejects with `no_text`, `timeout` or `extract_error`."""
+    """HTML bytes → main text. Rejects with `no_text`, `timeout` or `extract_error`.
+
+    `deduplicate` is off by default (datatrove turns it on): trafilatura's duplicate cache lives in the process
+    and depends on the order pages arrive in, so the same page would extract differently with 1 or 3 workers.
+    Duplicates across pages are the dedup stages' job.
+    """
 
     name = "⛏ Extract (trafilatura)"
     type = "🛢 - EXTRAC"
@@ -56,7 +61,7 @@ class Extract(PipelineStep):
         favor_recall: bool = False,
         include_comments: bool = False,
         include_tables: bool = True,
-        deduplicate: bool = True,
+        deduplicate: bool = False,
         timeout: float = 5.0,
     ):
         super().__init__()

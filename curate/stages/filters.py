@@ -45,7 +45,7 @@ class BlocklistURLFilter(URLFilter):
     def _matched(self, url: str, reason: str) -> str:
         info = self.tldextractor(url)
         if reason == "domain":
-            return info.top_domain_under_public_suffix if hasattr(info, "top_domain_under_public_suffix") else info.registered_domain
+            return getattr(info, "top_domain_under_public_suffix", None) or info.registered_domain
         if reason == "subdomain":
             return info.fqdn
         words = set(normalizer.split(url))

@@ -8,8 +8,10 @@ and the record instead of a crashed run.
 
 from __future__ import annotations
 
+import io
 import re
 import uuid
+import zlib
 from collections.abc import Iterator
 from datetime import datetime, timezone
 
@@ -103,12 +105,19 @@ class WarcReader(BaseReader):
             yield self._error_doc(path, 0, f"cannot open: {err}")
             return
         with stream:
+            stream = io.BufferedReader(stream) if not hasattr(stream, "peek") else stream
+            kind = _archive_kind(stream.peek(4096)[:4096])
+            if kind is None:
+                head = stream.peek(64)[:64]
+                yield self._error_doc(path, 0, f"not a WARC or ARC file (it starts with {head[:32]!r})")
+                return
+            is_arc = kind == "arc"
             iterator = ArchiveIterator(stream, arc2warc=True)
             try:
                 for index, record in enumerate(iterator):
                     doc = self._record_doc(record, path, index)
                     offset = iterator.get_record_offset()  # reads the record to its end: only after the payload
-                    if iterator.known_format == "arc" or not doc.id:  # ARC ids are random: derive a stable one
+                    if is_arc or not doc.id:  # ARC ids are random: derive a stable one
                         doc.id = _stable_id(path, offset)
                     yield doc
             except Exception as err:  # corrupt gzip, not an archive, malformed headers: name file and record
@@ -152,7 +161,7 @@ class WarcReader(BaseReader):
         if missing > 0:
             return reject(doc, "truncated", f"payload {missing} bytes shorter than Content-Length {length}")
         if not payload:
-            return reject(doc, "empty")
+            return reject(doc, "empty", content_type or "no content type")
         if not is_html(content_type, payload):
             return reject(doc, "not_html", (content_type or "no content type")[:100])
         doc.metadata[PAYLOAD_KEY] = payload
@@ -192,6 +201,25 @@ class WarcReader(BaseReader):
                         yield doc
                     if self.limit != -1 and read >= self.limit:
                         return
+
+
+def _archive_kind(head: bytes) -> str | None:
+    """"warc", "arc" or None from a file's first bytes (gzip or plain).
+
+    warcio would take any line of five words for an ARC header, and converts ARC without saying so; ARC files
+    open with a `filedesc://` record, WARC files with a version line.
+    """
+    if head[:2] == b"\x1f\x8b":
+        try:
+            head = zlib.decompressobj(47).decompress(head, 64)
+        except zlib.error:
+            return None
+    head = head.lstrip()
+    if head.startswith(b"WARC/"):
+        return "warc"
+    if head.startswith(b"filedesc://"):
+        return "arc"
+    return None
 
 
 def _stable_id(path: str, offset: int, salt: str = "") -> str:

