@@ -28,6 +28,7 @@ import importlib.util
 import json
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -94,15 +95,18 @@ def _tree(proc: psutil.Process) -> list[psutil.Process]:
         return [proc]
 
 
-def _role(p: psutil.Process) -> str:
+def _role(p: psutil.Process, root: int) -> str:
+    """A short label for a process of the tree: the command itself, a helper named by its command line, or a fork."""
+    if p.pid == root:
+        return "main"
     try:
-        cmd = " ".join(p.cmdline())
+        cmd, ppid = " ".join(p.cmdline()), p.ppid()
     except psutil.Error:
-        return "?"
-    for marker in ("forkserver", "resource_tracker", "multiprocess.spawn", "multiprocessing.spawn"):
+        return f"pid {p.pid}"
+    for marker in ("forkserver", "resource_tracker", "semaphore_tracker"):
         if marker in cmd:
             return marker
-    return cmd[-70:]
+    return f"fork pid {p.pid} of {'main' if ppid == root else ppid}"
 
 
 def run_sampled(cmd: list[str], log: Path, interval: float = 0.05, pss_every: int = 4) -> dict:
@@ -111,6 +115,9 @@ def run_sampled(cmd: list[str], log: Path, interval: float = 0.05, pss_every: in
     peak_procs = 0
     at_peak: list = []
     samples = 0
+    load_before = os.getloadavg()[0]
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_before = usage.ru_utime + usage.ru_stime
     started = time.perf_counter()
     with open(log, "wb") as out:
         popen = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
@@ -134,16 +141,20 @@ def run_sampled(cmd: list[str], log: Path, interval: float = 0.05, pss_every: in
                     continue
             samples += 1
             if rss_sum > peak_rss:
-                peak_rss, at_peak = rss_sum, per_proc
+                peak_rss, at_peak = rss_sum, [(_role(p, popen.pid), rss) for p, rss in per_proc]
             peak_pss = max(peak_pss, pss_sum)
             peak_procs = max(peak_procs, len(per_proc))
             next_tick += interval
             time.sleep(max(0.0, next_tick - time.perf_counter()))
     wall = time.perf_counter() - started
-    breakdown = sorted(((_role(p), round(rss / MIB, 1)) for p, rss in at_peak), key=lambda x: -x[1])
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = usage.ru_utime + usage.ru_stime - cpu_before
+    breakdown = sorted(((role, round(rss / MIB, 1)) for role, rss in at_peak), key=lambda x: -x[1])
     return {
         "returncode": popen.returncode,
         "wall_s": round(wall, 3),
+        "cpu_s": round(cpu, 2),  # user + system of the reaped process tree
+        "loadavg_1min_before": round(load_before, 2),
         "peak_rss_mib": round(peak_rss / MIB, 1),
         "peak_pss_mib": round(peak_pss / MIB, 1),
         "max_processes": peak_procs,
@@ -224,6 +235,7 @@ def summarize(runs: list[dict]) -> list[dict]:
                 "workers": key[1],
                 "repeats": len(group),
                 "wall_s": round(statistics.median(r["wall_s"] for r in group), 2),
+                "cpu_s": round(statistics.median(r["cpu_s"] for r in group), 2),
                 "records": group[0]["records"],
                 "records_per_s": round(statistics.median(r["records_per_s"] for r in group), 2),
                 "peak_rss_mib": round(statistics.median(r["peak_rss_mib"] for r in group), 1),
@@ -258,13 +270,15 @@ def ratios(rows: list[dict]) -> list[dict]:
 
 
 def print_table(rows: list[dict], ratio_rows: list[dict]) -> None:
-    header = f"{'pipeline':<10} {'workers':>7} {'wall s':>8} {'records/s':>10} {'peak MiB':>9} {'(PSS)':>7}" \
-             f" {'extracted':>9} {'docs kept':>9}"  # fmt: skip
+    header = (
+        f"{'pipeline':<10} {'workers':>7} {'wall s':>8} {'cpu s':>7} {'records/s':>10} {'peak MiB':>9} {'(PSS)':>7}"
+        f" {'extracted':>9} {'docs kept':>9}"
+    )
     print(header)
     print("-" * len(header))
     for r in rows:
         print(
-            f"{r['pipeline']:<10} {r['workers']:>7} {r['wall_s']:>8.1f} {r['records_per_s']:>10.1f}"
+            f"{r['pipeline']:<10} {r['workers']:>7} {r['wall_s']:>8.1f} {r['cpu_s']:>7.1f} {r['records_per_s']:>10.1f}"
             f" {r['peak_rss_mib']:>9.0f} {r['peak_pss_mib']:>7.0f} {r['extracted_in'] or 0:>9} {r['kept']:>9}"
         )
     print()
@@ -361,8 +375,13 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "pipelines/fineweb.yaml (curate) vs plain datatrove, same blocks",
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "machine": info,
-        "inputs": {"files": [str(p) for p in files], "passes": args.passes, "records": records,
-                   "responses": responses, "per_file": counts},  # fmt: skip
+        "inputs": {
+            "files": [str(p) for p in files],
+            "passes": args.passes,
+            "records": records,
+            "responses": responses,
+            "per_file": counts,
+        },
         "goals": {"throughput_ratio_min": GOAL_THROUGHPUT, "memory_ratio_max": GOAL_MEMORY},
         "summary": rows,
         "ratios": ratio_rows,

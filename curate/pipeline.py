@@ -121,7 +121,7 @@ def run(spec: PipelineSpec, options: RunOptions) -> dict:
     if resuming:
         logger.info(f"resuming the interrupted run in {output}: completed tasks are skipped")
     limit_per_task = -1 if options.limit < 0 else -(-options.limit // tasks)
-    steps = build_pipeline(spec, paths, output, limit_per_task, options.progress and tasks == 1)
+    steps = build_pipeline(spec, paths, output, limit_per_task, options.progress)
     started = time.time()
     LocalPipelineExecutor(
         pipeline=steps, tasks=tasks, workers=workers, logging_dir=str(output / "logs"), skip_completed=True

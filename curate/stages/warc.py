@@ -177,7 +177,7 @@ class WarcReader(BaseReader):
         paths = self.paths[rank::world_size]
         bar = tqdm(
             total=None, unit=" records", desc=f"task {rank}", disable=not self.progress, dynamic_ncols=True,
-            mininterval=1.0,
+            mininterval=1.0, position=rank if world_size > 1 else None, leave=True,
         )
         read = 0
         with self.rejects if self.rejects else _nullwriter() as writer, bar:
