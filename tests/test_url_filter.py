@@ -25,7 +25,8 @@ def test_bundled_lists_block_with_reason_and_match():
     doc = _doc(f"https://www.{blocked}/some/page")
     assert stage.filter(doc) == (False, "domain")
     assert doc.metadata["reject_detail"] == blocked
-    host = next(d for d in listed[1000:] if stage.tldextractor(d).top_domain_under_public_suffix not in stage.block_listed_domains)
+    domains = stage.block_listed_domains
+    host = next(d for d in listed[1000:] if stage.tldextractor(d).top_domain_under_public_suffix not in domains)
     doc = _doc(f"http://{host}/")
     assert stage.filter(doc) == (False, "subdomain") and doc.metadata["reject_detail"] == host
     word = sorted(stage.banned_words)[0]
