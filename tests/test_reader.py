@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import gzip
 import io
+import os
 from collections import Counter
 
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from curate.stages.warc import WarcReader, is_html, iso_utc
+from curate.stages.warc import WarcReader, is_html, iso_utc, shard
 
 # file (under data/warc unless a path is given): (records, HTML responses), from the shared data README
 EXPECTED = {
@@ -138,3 +139,12 @@ def test_huge_record_is_rejected_as_too_large(data):
     too_large = [d for d in docs if d.metadata.get("filter_reason") == "too_large"]
     assert too_large and all("max_record_bytes=200000" in d.metadata["reject_detail"] for d in too_large)
     assert len(docs) == 312
+
+
+def test_shards_balance_bytes_and_cover_every_file_once(data):
+    paths = sorted(str(p) for p in (data / "warc").iterdir() if p.suffix == ".gz") * 2
+    paths.append(str(data / "extraction" / "articles-311.warc.gz"))
+    shards = [shard(paths, rank, 3) for rank in range(3)]
+    assert sorted(p for s in shards for p in s) == sorted(paths)
+    loads = [sum(os.path.getsize(p) for p in s) for s in shards]
+    assert max(loads) <= sum(loads) / 3 + max(os.path.getsize(p) for p in paths)  # greedy bound

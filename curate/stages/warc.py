@@ -9,6 +9,7 @@ and the record instead of a crashed run.
 from __future__ import annotations
 
 import io
+import os
 import re
 import uuid
 import zlib
@@ -174,7 +175,7 @@ class WarcReader(BaseReader):
 
         if data:
             yield from data
-        paths = self.paths[rank::world_size]
+        paths = shard(self.paths, rank, world_size)
         bar = tqdm(
             total=None, unit=" records", desc=f"task {rank}", disable=not self.progress, dynamic_ncols=True,
             mininterval=1.0, position=rank if world_size > 1 else None, leave=True,
@@ -201,6 +202,35 @@ class WarcReader(BaseReader):
                         yield doc
                     if self.limit != -1 and read >= self.limit:
                         return
+
+
+def _size(path: str) -> int:
+    try:
+        if "://" in path and not path.startswith("file://"):
+            import fsspec
+
+            fs, _, (resolved,) = fsspec.get_fs_token_paths(path)
+            return int(fs.size(resolved) or 0)
+        return os.path.getsize(path.removeprefix("file://"))
+    except (OSError, ValueError):
+        return 0
+
+
+def shard(paths: list[str], rank: int, world_size: int) -> list[str]:
+    """This task's files: largest first, each to the task with the fewest bytes so far (same answer in every task).
+
+    Crawl files differ in size by orders of magnitude; `paths[rank::world_size]` can leave one worker with all the
+    big ones while the other idles.
+    """
+    if world_size == 1:
+        return list(paths)
+    loads = [0] * world_size
+    owner = {}
+    for index in sorted(range(len(paths)), key=lambda i: (-_size(paths[i]), i)):
+        task = min(range(world_size), key=lambda t: (loads[t], t))
+        owner[index] = task
+        loads[task] += max(_size(paths[index]), 1)
+    return [path for index, path in enumerate(paths) if owner[index] == rank]
 
 
 def _archive_kind(head: bytes) -> str | None:
