@@ -28,7 +28,6 @@ import importlib.util
 import json
 import os
 import platform
-import resource
 import shutil
 import statistics
 import subprocess
@@ -95,18 +94,35 @@ def _tree(proc: psutil.Process) -> list[psutil.Process]:
         return [proc]
 
 
-def _role(p: psutil.Process, root: int) -> str:
-    """A short label for a process of the tree: the command itself, a helper named by its command line, or a fork."""
-    if p.pid == root:
-        return "main"
-    try:
-        cmd, ppid = " ".join(p.cmdline()), p.ppid()
-    except psutil.Error:
-        return f"pid {p.pid}"
-    for marker in ("forkserver", "resource_tracker", "semaphore_tracker"):
-        if marker in cmd:
-            return marker
-    return f"fork pid {p.pid} of {'main' if ppid == root else ppid}"
+def _roles(tree: list[psutil.Process], root: int) -> dict[int, str]:
+    """Short labels for the processes of a tree: main, forkserver, pool worker, a worker's child, ..."""
+    parents, cmds = {}, {}
+    for p in tree:
+        try:
+            parents[p.pid], cmds[p.pid] = p.ppid(), " ".join(p.cmdline())
+        except psutil.Error:
+            parents[p.pid], cmds[p.pid] = None, ""
+    roles: dict[int, str] = {}
+
+    def role(pid: int) -> str:
+        if pid in roles:
+            return roles[pid]
+        if pid == root:
+            label = "main"
+        elif parents.get(pid) == root:
+            helper = next((m for m in ("forkserver", "resource_tracker") if m in cmds[pid]), None)
+            label = helper or "child of main"
+        elif parents.get(pid) in parents:
+            parent = role(parents[pid])
+            label = "pool worker" if parent == "forkserver" else f"child of {parent}"
+        else:
+            label = "?"
+        roles[pid] = label
+        return label
+
+    for p in tree:
+        role(p.pid)
+    return roles
 
 
 def run_sampled(cmd: list[str], log: Path, interval: float = 0.05, pss_every: int = 4) -> dict:
@@ -116,8 +132,7 @@ def run_sampled(cmd: list[str], log: Path, interval: float = 0.05, pss_every: in
     at_peak: list = []
     samples = 0
     load_before = os.getloadavg()[0]
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu_before = usage.ru_utime + usage.ru_stime
+    cpu_seen: dict[int, float] = {}  # pid -> last seen user + system seconds
     started = time.perf_counter()
     with open(log, "wb") as out:
         popen = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
@@ -137,23 +152,25 @@ def run_sampled(cmd: list[str], log: Path, interval: float = 0.05, pss_every: in
                         info = p.memory_info()
                     rss_sum += info.rss
                     per_proc.append((p, info.rss))
+                    times = p.cpu_times()
+                    cpu_seen[p.pid] = times.user + times.system
                 except psutil.Error:
                     continue
             samples += 1
             if rss_sum > peak_rss:
-                peak_rss, at_peak = rss_sum, [(_role(p, popen.pid), rss) for p, rss in per_proc]
+                roles = _roles(tree, popen.pid)
+                peak_rss, at_peak = rss_sum, [(roles.get(p.pid, "?"), rss) for p, rss in per_proc]
             peak_pss = max(peak_pss, pss_sum)
             peak_procs = max(peak_procs, len(per_proc))
             next_tick += interval
             time.sleep(max(0.0, next_tick - time.perf_counter()))
     wall = time.perf_counter() - started
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = usage.ru_utime + usage.ru_stime - cpu_before
+    cpu = sum(cpu_seen.values())
     breakdown = sorted(((role, round(rss / MIB, 1)) for role, rss in at_peak), key=lambda x: -x[1])
     return {
         "returncode": popen.returncode,
         "wall_s": round(wall, 3),
-        "cpu_s": round(cpu, 2),  # user + system of the reaped process tree
+        "cpu_s": round(cpu, 2),  # user + system over the tree, as last sampled per process (slightly low)
         "loadavg_1min_before": round(load_before, 2),
         "peak_rss_mib": round(peak_rss / MIB, 1),
         "peak_pss_mib": round(peak_pss / MIB, 1),

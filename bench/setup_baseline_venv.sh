@@ -44,7 +44,8 @@ REQUIREMENTS=(
 
 CONSTRAINTS="$ROOT/constraints.txt"
 STAMP="$VENV/.curate-bench-stamp"
-want="$( { printf '%s\n' "$PYTHON" "${REQUIREMENTS[@]}"; cat "$CONSTRAINTS" 2>/dev/null || true; } | sha256sum | cut -d' ' -f1)"
+# constraints.txt sorted: reordering its lines changes nothing installed, so it does not trigger a reinstall.
+want="$( { printf '%s\n' "$PYTHON" "${REQUIREMENTS[@]}"; sort "$CONSTRAINTS" 2>/dev/null || true; } | sha256sum | cut -d' ' -f1)"
 
 if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$want" && -x "$VENV/bin/python" ]]; then
     echo "setup_baseline_venv: $VENV is up to date"

@@ -100,9 +100,6 @@ def run(spec: PipelineSpec, options: RunOptions) -> dict:
     from datatrove.executor import LocalPipelineExecutor
     from datatrove.utils.logging import logger
 
-    from curate.report import write_report
-    from curate.stats import finalize
-
     if options.workers < 1:
         raise RunError(f"--workers {options.workers}: must be at least 1")
     paths = expand_inputs(options.inputs)
@@ -126,6 +123,9 @@ def run(spec: PipelineSpec, options: RunOptions) -> dict:
     LocalPipelineExecutor(
         pipeline=steps, tasks=tasks, workers=workers, logging_dir=str(output / "logs"), skip_completed=True
     ).run()
+    from curate.report import write_report  # matplotlib: imported after the workers forked, not before
+    from curate.stats import finalize
+
     stats = finalize(output, spec, request, seconds=time.time() - started)
     write_report(output)
     return stats

@@ -3,24 +3,40 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pyarrow.parquet as pq
 from datatrove.data import Document
 
 from curate import config
 from curate.pipeline import RunOptions, run
-from curate.stages.filters import BlocklistURLFilter
+from curate.stages.filters import BlocklistURLFilter, blocklist_dir
 
 
 def _doc(url: str) -> Document:
     return Document(text="", id=url, metadata={"url": url})
 
 
+def _listed_domains(limit: int) -> list[str]:
+    with open(os.path.join(blocklist_dir(), "domains"), encoding="utf-8") as f:
+        return [line.strip() for _, line in zip(range(limit), f) if line[0] != "#"]
+
+
+def test_hashed_domain_table_matches_the_list():
+    stage = BlocklistURLFilter(extra_domains=["mine.example"])
+    stage.download_data()  # unpacks the blocklists shipped inside datatrove's wheel; no network
+    domains = stage.block_listed_domains
+    assert len(domains) > 4_000_000
+    listed = _listed_domains(20_000)
+    assert all(d in domains for d in listed)
+    assert not any(f"zz{d}.invalid" in domains for d in listed[:5000])
+    assert "mine.example" in domains and None not in domains
+
+
 def test_bundled_lists_block_with_reason_and_match():
     stage = BlocklistURLFilter()
-    stage.download_data()  # unpacks the blocklists shipped inside datatrove's wheel; no network
-    assert len(stage.block_listed_domains) > 100_000
-    listed = sorted(stage.block_listed_domains)
+    stage.download_data()
+    listed = _listed_domains(50_000)
     blocked = next(d for d in listed[1000:] if stage.tldextractor(d).top_domain_under_public_suffix == d)
     doc = _doc(f"https://www.{blocked}/some/page")
     assert stage.filter(doc) == (False, "domain")
