@@ -1,0 +1,40 @@
+"""Our English word splitter gives exactly datatrove's tokens and sentence spans, on real text."""
+
+from __future__ import annotations
+
+import copy
+import gzip
+import json
+import pickle
+
+from datatrove.utils.word_tokenizers import SpaCyTokenizer
+
+from curate.stages import words
+from curate.stages.filters import GopherQuality, GopherRepetition
+
+
+def texts(data) -> list[str]:
+    out = [p for p in (data / "text" / "tinyshakespeare.txt").read_text().split("\n\n")[:150] if p.strip()]
+    out += [p for p in (data / "text" / "wikitext2-valid.txt").read_text().split("\n \n")[:150] if p.strip()]
+    for name in ("cc_en_head-0091.jsonl.gz", "cc_en_head-0174.jsonl.gz"):
+        with gzip.open(data / "text" / name, "rt", encoding="utf-8") as f:
+            out += [json.loads(line)["text"] for line in f]
+    out += ["IS_ALPHA breaks spaCy", "", "   ", "e-mail me at a@b.io... (ok?) #tag 3.14 U.S.A. don't"]
+    return out
+
+
+def test_identical_to_datatrove(data, monkeypatch):
+    monkeypatch.setattr(words, "RESET_EVERY", 7)  # exercise the vocabulary reset too
+    ours, theirs = words.EnglishWords(), SpaCyTokenizer("en")
+    for text in texts(data):
+        assert ours.word_tokenize(text) == theirs.word_tokenize(text)
+        assert ours.span_tokenize(text) == theirs.span_tokenize(text)
+        assert ours.sent_tokenize(text) == theirs.sent_tokenize(text)
+
+
+def test_one_shared_instance_survives_pickling_and_copying():
+    first = GopherRepetition().language
+    assert first is words.english_words() is GopherQuality().language
+    assert pickle.loads(pickle.dumps(first)) is first
+    assert copy.deepcopy([first, first])[0] is first
+    assert GopherQuality(language="fra").language == "fra"
