@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -110,7 +109,6 @@ def _stage_catalogue() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("TLDEXTRACT_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "curate", "tldextract"))
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
