@@ -148,3 +148,23 @@ def test_shards_balance_bytes_and_cover_every_file_once(data):
     assert sorted(p for s in shards for p in s) == sorted(paths)
     loads = [sum(os.path.getsize(p) for p in s) for s in shards]
     assert max(loads) <= sum(loads) / 3 + max(os.path.getsize(p) for p in paths)  # greedy bound
+
+
+def test_warc_1_1_with_microsecond_dates(tmp_path):
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    path = tmp_path / "v11.warc.gz"
+    html = b"<!DOCTYPE html><html><head><title>t</title></head><body><p>Hello there.</p></body></html>"
+    with open(path, "wb") as f:
+        writer = WARCWriter(f, gzip=True, warc_version="WARC/1.1")
+        headers = StatusAndHeaders("200 OK", [("Content-Type", "text/html; charset=utf-8")], protocol="HTTP/1.1")
+        record = writer.create_warc_record(
+            "https://example.org/", "response", payload=io.BytesIO(html), http_headers=headers,
+            warc_headers_dict={"WARC-Date": "2024-05-18T01:58:10.123456Z"},
+        )
+        writer.write_record(record)
+    (doc,) = _read(path)
+    assert doc.metadata.get("filter_reason") is None
+    assert doc.metadata["crawl_date"] == "2024-05-18T01:58:10Z"
+    assert doc.metadata["_payload"] == html and doc.metadata["_http_charset"] == "utf-8"
