@@ -34,6 +34,7 @@ class StageDef:
     hidden: tuple = ()
     needs_text: bool = True
     doc: str = ""
+    checker: str | None = None  # "module:function(params, where)" raising ValueError for what types cannot say
 
     def load(self, which: str | None = None):
         import importlib
@@ -64,6 +65,13 @@ READERS = {
         hidden=("paths", "limit", "progress"),
         needs_text=False,
         doc="WARC/ARC files (gzip or plain) → HTML responses",
+    ),
+    "documents": StageDef(
+        "documents",
+        "curate.stages.documents:DocumentsReader",
+        hidden=("paths", "limit", "progress"),
+        needs_text=False,
+        doc="text already extracted: a run's documents/*.parquet, or JSONL with a `text` field",
     ),
 }
 
@@ -108,6 +116,20 @@ STAGES = {
         "curate.stages.filters:FineWebQuality",
         signature_of="datatrove.pipeline.filters:FineWebQualityFilter",
         doc="FineWeb quality filter (datatrove)",
+    ),
+    "dedup": StageDef(
+        "dedup",
+        "curate.dedup.steps:Dedup",
+        checker="curate.dedup.steps:check_params",
+        doc="exact, URL and MinHash near-duplicate removal across all inputs (a global barrier)",
+    ),
+    "pii": StageDef("pii", "curate.stages.pii:PIIScrub", doc="emails, IPs, phones, cards, IBANs → <PLACEHOLDERS>"),
+    "domains": StageDef(
+        "domains",
+        "curate.stages.domains:DomainTagger",
+        checker="curate.stages.domains:check_params",
+        needs_text=False,
+        doc="tag each document with a domain from URL/source rules",
     ),
 }
 
@@ -237,6 +259,11 @@ def _validate_params(defn: StageDef, params: dict, where: str) -> dict:
     for key, (annotation, _default) in allowed.items():
         if key not in out and key in defn.overrides:
             out[key] = coerce(defn.overrides[key], annotation, f"{where}.{key}")
+    if defn.checker:
+        try:
+            defn.load(defn.checker)({**{k: d for k, (_, d) in allowed.items()}, **out}, where)
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
     return out
 
 
@@ -257,7 +284,7 @@ def parse(data: Any, path: str = "<pipeline>") -> PipelineSpec:
     raw_stages = data.get("stages") or []
     if not isinstance(raw_stages, list):
         raise ConfigError(f"{path}: stages: expected a list of stages")
-    stages, seen, have_text = [], {}, False
+    stages, seen, have_text = [], {}, kind == "documents"
     for i, entry in enumerate(raw_stages):
         where = f"{path}: stages[{i}]"
         kind, params = _stage_entry(entry, where)
@@ -268,7 +295,7 @@ def parse(data: Any, path: str = "<pipeline>") -> PipelineSpec:
             raise ConfigError(f"{where}.{kind}: needs text, so it must come after `extract`")
         if kind == "extract":
             if have_text:
-                raise ConfigError(f"{where}.extract: a pipeline extracts once")
+                raise ConfigError(f"{where}.extract: the text is already there (extracted once, or read as text)")
             have_text = True
         seen[kind] = seen.get(kind, 0) + 1
         name = kind if seen[kind] == 1 else f"{kind}_{seen[kind]}"

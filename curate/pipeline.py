@@ -60,17 +60,60 @@ def expand_inputs(patterns: list[str]) -> list[str]:
     return files
 
 
-def build_pipeline(spec: PipelineSpec, paths: list[str], output: Path, limit_per_task: int, progress: bool) -> list:
+@dataclass
+class Phase:
+    """One datatrove executor run: its steps, tasks, and which stage row of stats.json each step feeds.
+
+    `roles[i]` is (stage name, "row") for the step whose in/out/dropped make the stage's row, (stage name, "time")
+    for a helper step whose seconds add to that stage, or None for plumbing (writers, staged readers).
+    """
+
+    name: str
+    steps: list
+    tasks: int
+    roles: list
+
+
+def build_phases(
+    spec: PipelineSpec, paths: list[str], output: Path, tasks: int, limit_per_task: int, progress: bool
+) -> list[Phase]:
+    """The whole run as phases: one, or four when a `dedup` stage needs every document before it can decide."""
     rejected = str(output / "rejected")
     steps = [
         spec.reader.build(
             paths=paths, rejects=RejectedWriter(rejected, "read"), limit=limit_per_task, progress=progress
         )
     ]
-    for stage in spec.stages:
+    roles: list = [("read", "row")]
+    stages = list(spec.stages)
+    split = next((i for i, s in enumerate(stages) if s.kind == "dedup"), None)
+    for stage in stages if split is None else stages[:split]:
         steps.append(stage.build(rejects=RejectedWriter(rejected, stage.name)))
-    steps.append(DocumentWriter(str(output / "documents")))
-    return steps
+        roles.append((stage.name, "row"))
+    if split is None:
+        return [Phase("pipeline", steps + [DocumentWriter(str(output / "documents"))], tasks, roles + [None])]
+
+    from curate.dedup.steps import DedupCluster, DedupFilter, DedupKeys, LSHBuckets, StagedReader
+
+    name = stages[split].name
+    dedup = stages[split].build()
+    workdir, staged = str(output / "dedup"), str(output / "staged")
+    phases = [
+        Phase("filter", steps + [DedupKeys(workdir, dedup), DocumentWriter(staged)], tasks,
+              roles + [(name, "time"), None]),
+    ]
+    if dedup.near:
+        phases.append(Phase("buckets", [LSHBuckets(workdir, dedup.bands)], min(dedup.bands, tasks), [(name, "time")]))
+    phases.append(Phase("cluster", [DedupCluster(workdir, staged, dedup)], 1, [(name, "time")]))
+    final = [StagedReader(staged), DedupFilter(workdir, rejects=RejectedWriter(rejected, name))]
+    final_roles: list = [None, (name, "row")]
+    for stage in stages[split + 1 :]:
+        if stage.kind == "dedup":
+            raise RunError(f"{spec.path}: one dedup stage per pipeline")
+        final.append(stage.build(rejects=RejectedWriter(rejected, stage.name)))
+        final_roles.append((stage.name, "row"))
+    phases.append(Phase("final", final + [DocumentWriter(str(output / "documents"))], tasks, final_roles + [None]))
+    return phases
 
 
 def _prepare_output(output: Path, request: dict, overwrite: bool) -> bool:
@@ -78,7 +121,8 @@ def _prepare_output(output: Path, request: dict, overwrite: bool) -> bool:
     run_file = output / "run.json"
     if output.exists() and any(output.iterdir()):
         if overwrite:
-            for name in ("documents", "rejected", "logs", "stats.json", "report.html", "report", "run.json"):
+            for name in ("documents", "rejected", "logs", "staged", "dedup", "stats.json", "report.html", "report",
+                         "run.json"):
                 target = output / name
                 if target.is_dir():
                     shutil.rmtree(target)
@@ -118,14 +162,23 @@ def run(spec: PipelineSpec, options: RunOptions) -> dict:
     if resuming:
         logger.info(f"resuming the interrupted run in {output}: completed tasks are skipped")
     limit_per_task = -1 if options.limit < 0 else -(-options.limit // tasks)
-    steps = build_pipeline(spec, paths, output, limit_per_task, options.progress)
+    phases = build_phases(spec, paths, output, tasks, limit_per_task, options.progress)
     started = time.time()
-    LocalPipelineExecutor(
-        pipeline=steps, tasks=tasks, workers=workers, logging_dir=str(output / "logs"), skip_completed=True
-    ).run()
+    for number, phase in enumerate(phases, 1):
+        if len(phases) > 1:
+            logger.info(f"phase {number}/{len(phases)}: {phase.name} ({phase.tasks} task(s))")
+        LocalPipelineExecutor(
+            pipeline=phase.steps,
+            tasks=phase.tasks,
+            workers=min(workers, phase.tasks),
+            logging_dir=str(output / "logs" / f"{number}-{phase.name}"),
+            skip_completed=True,
+        ).run()
     from curate.report import write_report  # matplotlib: imported after the workers forked, not before
     from curate.stats import finalize
 
-    stats = finalize(output, spec, request, seconds=time.time() - started)
+    stats = finalize(output, spec, request, phases, seconds=time.time() - started)
+    if (output / "staged").exists():
+        shutil.rmtree(output / "staged")  # a copy of every pre-dedup document: only needed until phase 4 ran
     write_report(output)
     return stats

@@ -17,10 +17,12 @@ DOCUMENT_FIELDS: list[tuple[str, pa.DataType]] = [
     ("language_score", pa.float32()),
     ("source", pa.string()),
     ("crawl_date", pa.string()),
+    ("domain", pa.string()),  # null until a `domains` stage tags it
 ]
 DOCUMENT_SCHEMA = pa.schema(DOCUMENT_FIELDS)
 REJECTED_SCHEMA = pa.schema(
-    DOCUMENT_FIELDS + [("stage", pa.string()), ("reason", pa.string()), ("detail", pa.string())]
+    DOCUMENT_FIELDS
+    + [("stage", pa.string()), ("reason", pa.string()), ("detail", pa.string()), ("duplicate_of", pa.string())]
 )
 
 # Metadata keys that stay in memory only (never written): raw payload bytes and the HTTP charset.
@@ -28,6 +30,7 @@ PAYLOAD_KEY = "_payload"
 HTTP_CHARSET_KEY = "_http_charset"
 REASON_KEY = "filter_reason"  # datatrove's BaseFilter writes the drop reason here
 DETAIL_KEY = "reject_detail"
+DUPLICATE_OF_KEY = "duplicate_of"  # id of the kept document a removed duplicate duplicates
 
 
 def document_row(doc) -> dict:
@@ -41,6 +44,7 @@ def document_row(doc) -> dict:
         "language_score": None if score is None else min(float(score), 1.0),
         "source": meta.get("source"),
         "crawl_date": meta.get("crawl_date"),
+        "domain": meta.get("domain"),
     }
 
 
@@ -50,6 +54,7 @@ def rejected_row(doc, stage: str) -> dict:
     row["reason"] = str(doc.metadata.get(REASON_KEY) or "unspecified")
     detail = doc.metadata.get(DETAIL_KEY)
     row["detail"] = None if detail is None else str(detail)
+    row["duplicate_of"] = doc.metadata.get(DUPLICATE_OF_KEY)
     return row
 
 

@@ -140,6 +140,31 @@ def _language_chart(kept: Counter, rejected: Counter, path: Path) -> None:
     _save(fig, path)
 
 
+def _domain_chart(domains: dict[str, int], path: Path) -> None:
+    """Kept documents per domain: the raw material a mix is weighted from."""
+    items = sorted(domains.items(), key=lambda kv: -kv[1])
+    fig, ax = plt.subplots(figsize=(8, 0.4 * len(items) + 1.2))
+    bars = ax.barh([k for k, _ in items], [v for _, v in items], color="#72b7b2")
+    ax.bar_label(bars, labels=[f"{v:,}" for _, v in items], padding=3, fontsize=9)
+    ax.invert_yaxis()
+    ax.set_xlim(0, max([v for _, v in items] + [1]) * 1.15)
+    ax.set_xlabel("kept documents")
+    ax.set_title("Domains")
+    _save(fig, path)
+
+
+def _extra_tables(stats: dict) -> str:
+    """PII replacements per type and the dedup decision counts, when the pipeline had those stages."""
+    parts = []
+    if stats.get("pii_replacements"):
+        rows = [[escape(k), f"{v:,}"] for k, v in sorted(stats["pii_replacements"].items())]
+        parts += ["<h2>PII replaced</h2>", _table(["type", "replacements"], rows)]
+    if stats.get("dedup"):
+        rows = [[escape(k), f"{v:,}"] for k, v in stats["dedup"].items()]
+        parts += ["<h2>Dedup</h2>", _table(["", "documents"], rows)]
+    return "\n".join(parts)
+
+
 def _length_chart(lengths: np.ndarray, path: Path) -> None:
     """Log-x histogram: web document lengths span orders of magnitude."""
     lengths = np.maximum(lengths, 1)
@@ -248,6 +273,10 @@ def write_report(run_dir: str | Path) -> Path:
         parts.append('<img src="report/languages.png" alt="language distribution">')
     else:
         parts.append("<p>No language information (nothing kept or language-identified).</p>")
+    if stats.get("domains"):
+        _domain_chart(stats["domains"], charts / "domains.png")
+        parts += ["<h2>Domains</h2>", '<img src="report/domains.png" alt="domain distribution">']
+    parts.append(_extra_tables(stats))
     parts.append("<h2>Document length</h2>")
     if len(lengths):
         _length_chart(lengths, charts / "lengths.png")

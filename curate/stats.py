@@ -46,33 +46,41 @@ def parquet_rows(folder: Path) -> dict[str, int]:
     return {p.name: pq.ParquetFile(p).metadata.num_rows for p in sorted(folder.glob("*.parquet"))}
 
 
-def stage_table(spec: PipelineSpec, merged: list[dict]) -> list[dict]:
-    names = ["read"] + [s.name for s in spec.stages]
-    table = []
-    for name, step in zip(names, merged):
-        counters = step["counters"]
-        dropped = {
-            key.removeprefix("dropped_"): int(value)
-            for key, value in sorted(counters.items())
-            if key.startswith("dropped_")
-        }
-        total_in = int(counters.get("total", 0))
-        table.append(
-            {
-                "stage": name,
-                "in": total_in,
-                "out": int(counters.get("forwarded", total_in - int(counters.get("dropped", 0)))),
-                "dropped": dropped,
-                "seconds": round(step["seconds"], 3),
+_TALLIES = ("pii_", "domain_")  # counters that are not drops: replacements per PII type, documents per domain
+
+
+def stage_table(output: Path, phases: list) -> list[dict]:
+    """One row per stage, in pipeline order, from the phases' step roles (see curate.pipeline.Phase)."""
+    rows: dict[str, dict] = {}
+    for number, phase in enumerate(phases, 1):
+        merged = merge_task_stats(output / "logs" / f"{number}-{phase.name}")
+        for role, step in zip(phase.roles, merged):
+            if role is None:
+                continue
+            name, kind = role
+            row = rows.setdefault(name, {"stage": name, "in": 0, "out": 0, "dropped": {}, "seconds": 0.0})
+            row["seconds"] = round(row["seconds"] + step["seconds"], 3)
+            if kind != "row":
+                continue
+            counters = step["counters"]
+            row["dropped"] = {
+                key.removeprefix("dropped_"): int(value)
+                for key, value in sorted(counters.items())
+                if key.startswith("dropped_")
             }
-        )
-    return table
+            row["in"] = int(counters.get("total", 0))
+            row["out"] = int(counters.get("forwarded", row["in"] - int(counters.get("dropped", 0))))
+            for prefix in _TALLIES:
+                tally = {k.removeprefix(prefix): int(v) for k, v in sorted(counters.items()) if k.startswith(prefix)}
+                if tally:
+                    row[prefix.rstrip("_")] = tally
+    return list(rows.values())
 
 
-def finalize(output: Path, spec: PipelineSpec, request: dict, seconds: float) -> dict:
+def finalize(output: Path, spec: PipelineSpec, request: dict, phases: list, seconds: float) -> dict:
     """Write stats.json; raise ConservationError (after writing it) when records were lost."""
     output = Path(output)
-    stages = stage_table(spec, merge_task_stats(output / "logs"))
+    stages = stage_table(output, phases)
     kept_rows = parquet_rows(output / "documents")
     rejected_rows = parquet_rows(output / "rejected")
     by_stage: dict[str, int] = {}
@@ -115,6 +123,14 @@ def finalize(output: Path, spec: PipelineSpec, request: dict, seconds: float) ->
         "rejected_rows_by_stage": by_stage,
         "word_splitter": _word_splitter(spec),
     }
+    for row in stages:  # run-level totals a user looks for first
+        if "pii" in row:
+            stats["pii_replacements"] = row["pii"]
+        if "domain" in row:
+            stats["domains"] = row["domain"]
+    summary = output / "dedup" / "summary.json"
+    if summary.exists():
+        stats["dedup"] = json.loads(summary.read_text())
     (output / "stats.json").write_text(json.dumps(stats, indent=2))
     if problems:
         raise ConservationError(f"{output}/stats.json: records lost: " + "; ".join(problems))
