@@ -231,7 +231,8 @@ class DedupCluster(PipelineStep):
                 alive = everyone[reason == 0]
                 gone, survivor = _groups(component.astype(np.uint64), alive, rank_key)
                 reason[gone], kept[gone] = 3, survivor
-            for _ in range(3):  # a survivor removed by a later rule: point at the document that kept its place
+            first = kept.copy()  # the document each one was found to duplicate
+            for _ in range(3):  # ...which a later rule may have removed too: point at the one that was kept
                 moved = (kept >= 0) & (reason[np.maximum(kept, 0)] > 0)
                 if not moved.any():
                     break
@@ -247,6 +248,10 @@ class DedupCluster(PipelineStep):
                         "index": pa.array(local, pa.int64()),
                         "reason": pa.array([REASONS[int(r)] for r in reason[lo:hi][local]], pa.string()),
                         "duplicate_of": pa.array([ids[int(k)] for k in kept[lo:hi][local]], pa.string()),
+                        "via": pa.array(
+                            [None if f == k else ids[int(f)] for f, k in zip(first[lo:hi][local], kept[lo:hi][local])],
+                            pa.string(),
+                        ),
                     }
                 )
                 pq.write_table(table, _rank_file(out, task, ".parquet"))
@@ -302,14 +307,17 @@ class DedupFilter(PipelineStep):
         removals = {}
         if path.exists():
             for row in pq.read_table(path).to_pylist():
-                removals[row["index"]] = (row["reason"], row["duplicate_of"])
+                removals[row["index"]] = (row["reason"], row["duplicate_of"], row["via"])
         with self.rejects as writer:
             for index, doc in enumerate(data):
                 self.stat_update(StatHints.total)
                 if index in removals:
-                    reason, original = removals[index]
+                    reason, original, via = removals[index]
                     doc.metadata[DUPLICATE_OF_KEY] = original
-                    writer.write(reject(doc, reason, f"duplicate of {original}"), rank)
+                    detail = f"duplicate of {original}"
+                    if via:
+                        detail = f"duplicate of {via}, itself a duplicate of {original}"
+                    writer.write(reject(doc, reason, detail), rank)
                     self.stat_update(StatHints.dropped, f"dropped_{reason}")
                     continue
                 self.stat_update(StatHints.forwarded)
