@@ -57,7 +57,9 @@ def test_defaults_are_the_recipe():
     spec = config.load(REPO / "pipelines" / "fineweb.yaml")
     kinds = [s.kind for s in spec.stages]
     assert kinds == ["url_filter", "extract", "language", "gopher_repetition", "gopher_quality", "c4_quality",
-                     "fineweb_quality"]
+                     "fineweb_quality", "dedup", "pii", "domains"]
+    dedup = next(s for s in spec.stages if s.kind == "dedup").build()
+    assert (dedup.bands, dedup.rows, dedup.n_grams) == (14, 8, 5)  # FineWeb's MinHash setting
     c4 = next(s for s in spec.stages if s.kind == "c4_quality")
     assert c4.params["filter_no_terminal_punct"] is False  # FineWeb's setting, not C4's
     gopher = config.STAGES["gopher_quality"].parameters()

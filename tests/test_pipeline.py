@@ -50,7 +50,7 @@ def test_output_contract(one_worker):
     assert stats["input_records"] == 50 + 1 + 30 + 300 + 48 + 34
     names = [s["stage"] for s in stats["stages"]]
     assert names == ["read", "url_filter", "extract", "language", "gopher_repetition", "gopher_quality",
-                     "c4_quality", "fineweb_quality"]
+                     "c4_quality", "fineweb_quality", "dedup", "pii", "domains"]
     for stage in stats["stages"]:
         assert stage["in"] == stage["out"] + sum(stage["dropped"].values())
         assert stage["seconds"] >= 0
@@ -67,6 +67,7 @@ def test_output_contract(one_worker):
     for r in kept:
         assert r["text"].strip() and r["url"] and r["language"] == "en" and 0.65 <= r["language_score"] <= 1.0
         assert r["source"].endswith(".gz") and (r["crawl_date"] is None or ISO_UTC.match(r["crawl_date"]))
+        assert r["domain"] in stats["domains"]
     rejected = rows(one_worker / "rejected")
     assert len(rejected) == stats["rejected"]
     assert all(r["stage"] and r["reason"] for r in rejected)
