@@ -123,7 +123,12 @@ STAGES = {
         checker="curate.dedup.steps:check_params",
         doc="exact, URL and MinHash near-duplicate removal across all inputs (a global barrier)",
     ),
-    "pii": StageDef("pii", "curate.stages.pii:PIIScrub", doc="emails, IPs, phones, cards, IBANs → <PLACEHOLDERS>"),
+    "pii": StageDef(
+        "pii",
+        "curate.stages.pii:PIIScrub",
+        checker="curate.stages.pii:check_params",
+        doc="emails, IPs, phones, cards, IBANs → <PLACEHOLDERS>",
+    ),
     "domains": StageDef(
         "domains",
         "curate.stages.domains:DomainTagger",
@@ -297,6 +302,8 @@ def parse(data: Any, path: str = "<pipeline>") -> PipelineSpec:
             if have_text:
                 raise ConfigError(f"{where}.extract: the text is already there (extracted once, or read as text)")
             have_text = True
+        if kind == "dedup" and kind in seen:
+            raise ConfigError(f"{where}.dedup: one dedup stage per pipeline (it covers exact, URL and near duplicates)")
         seen[kind] = seen.get(kind, 0) + 1
         name = kind if seen[kind] == 1 else f"{kind}_{seen[kind]}"
         stages.append(StageSpec(kind, name, _validate_params(defn, params, f"{where}.{kind}"), defn))

@@ -24,6 +24,10 @@ BAD = {
     "unknown_reader": ("reader: wet\nstages: []\n", "reader.wet"),
     "needs_text_first": ("reader: warc\nstages:\n  - gopher_quality\n", "must come after `extract`"),
     "not_yaml": ("reader: warc\nstages: [extract\n", "not valid YAML"),
+    "dedup_threshold": ("reader: warc\nstages:\n  - extract\n  - dedup: {threshold: 1.5}\n",
+                        "stages[1].dedup.threshold"),
+    "pii_type": ("reader: warc\nstages:\n  - extract\n  - pii: {types: [email, ssn]}\n", "stages[1].pii.types"),
+    "two_dedups": ("reader: warc\nstages:\n  - extract\n  - dedup\n  - dedup\n", "one dedup stage"),
 }
 
 
@@ -66,6 +70,16 @@ def test_defaults_are_the_recipe():
     assert gopher["min_doc_words"][1] == 50 and gopher["max_avg_word_length"][1] == 10
     language = next(s for s in spec.stages if s.kind == "language").build()
     assert language.languages == {"en"} and language.min_score == 0.65
+
+
+def test_dedup_threshold_chooses_bands_and_rows():
+    spec = config.parse({"reader": "warc", "stages": ["extract", {"dedup": {"threshold": 0.8}}]}, "t.yaml")
+    dedup = spec.stages[1].build()
+    assert dedup.bands * dedup.rows <= 112 and dedup.threshold == 0.8
+    from curate.dedup.minhash import detection_probability
+
+    assert detection_probability(0.95, dedup.bands, dedup.rows) > 0.9
+    assert detection_probability(0.5, dedup.bands, dedup.rows) < 0.2
 
 
 def test_missing_input_is_a_clear_error(tmp_path, capsys):

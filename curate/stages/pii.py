@@ -277,3 +277,11 @@ class PIIScrub(PipelineStep):
                     self.stat_update(f"pii_{kind}", value=count)
                 self.stat_update(StatHints.forwarded)
             yield doc
+
+
+def check_params(params: dict, where: str) -> None:
+    """Config-time check of `types`, so a typo fails before the run starts."""
+    unknown = sorted(set(params.get("types") or ()) - ALL_TYPES)
+    if unknown:
+        allowed = ", ".join(sorted(ALL_TYPES))
+        raise ValueError(f"{where}.types: unknown type(s) {', '.join(unknown)}; allowed: {allowed}")
