@@ -45,6 +45,8 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_pipeline.py
+	$(BIN)/python bench/bench_minhash.py
+	$(BIN)/python bench/bench_dedup.py
 
 clean:
 	rm -rf runs .pytest_cache .ruff_cache
