@@ -19,7 +19,6 @@ import argparse
 import gzip
 import json
 import random
-import subprocess
 import sys
 from pathlib import Path
 
@@ -151,7 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nwhole dedup (documents reader + exact/URL/MinHash 14x8), {args.docs:,} documents of ~220 words:")
     print(f"{'workers':>7} {'wall s':>8} {'docs/s':>9} {'peak MiB':>9}  removed")
     for row in whole:
-        print(f"{row['workers']:>7} {row['wall_s']:>8} {row['docs_per_s']:>9} {row['peak_rss_mib']:>9}  {row['removed']}")
+        print(f"{row['workers']:>7} {row['wall_s']:>8} {row['docs_per_s']:>9} {row['peak_rss_mib']:>9}"
+              f"  {row['removed']}")
     print(f"\ncluster step alone, {cluster['docs']:,} documents, {cluster['lsh_pairs']:,} LSH pairs: "
           f"{cluster['wall_s']} s, peak {cluster['peak_rss_mib']} MiB "
           f"({cluster['peak_rss_mib_per_million_docs']} MiB per million documents)")

@@ -25,6 +25,8 @@ fi
 # pyahocorasick, fasteners; Trafilatura: trafilatura, lxml_html_clean; LanguageFilter: fasttext-numpy2-wheel;
 # word tokenizer: spacy; writers: pyarrow, orjson) and psutil. Versions shared with the project venv are pinned
 # through constraints.txt, so both pipelines run the same trafilatura, lxml, spaCy, numpy, ...
+# datatrove's dedup module (bench/bench_minhash.py's MinhashDedupSignature baseline) also imports xxhash (its
+# default shingle hash; datatrove 0.10.1 needs the 3.x API) and tokenizers.
 REQUIREMENTS=(
     "datatrove==0.10.1"
     "trafilatura==2.3.1"
@@ -40,6 +42,8 @@ REQUIREMENTS=(
     pyarrow
     orjson
     psutil
+    "xxhash<4"
+    tokenizers
 )
 
 CONSTRAINTS="$ROOT/constraints.txt"
@@ -66,7 +70,8 @@ echo "setup_baseline_venv: installing ${REQUIREMENTS[*]}"
 "$VENV/bin/python" - <<'EOF'
 import importlib.metadata as md
 import cchardet, datatrove, fasteners, fasttext, magic, orjson, psutil, pyarrow, spacy, tldextract, trafilatura, warcio  # noqa
-import ahocorasick, lxml_html_clean  # noqa
+import ahocorasick, lxml_html_clean, tokenizers, xxhash  # noqa
+from datatrove.pipeline.dedup.minhash import MinhashDedupSignature  # noqa
 md.version("fasttext-numpy2-wheel")
 print("setup_baseline_venv: datatrove", datatrove.__version__ if hasattr(datatrove, "__version__") else md.version("datatrove"),
       "| trafilatura", md.version("trafilatura"), "| fasttext-numpy2-wheel", md.version("fasttext-numpy2-wheel"))

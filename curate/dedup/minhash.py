@@ -1,38 +1,50 @@
-"""MinHash signatures of documents' word 5-grams, computed for a whole batch of documents in a few numpy passes.
+"""MinHash signatures of documents' word 5-grams, for a whole batch of documents in a few dozen numpy passes.
 
 Why our own: datatrove's `MinhashDedupSignature` spends most of its time in spaCy's word splitter and hashes every
 shingle with a Python call, and datasketch's `MinHash` hashes every shingle with a Python call too. Here no Python
-code runs per word or per shingle: a batch of texts is encoded once as UTF-32 into a numpy array and everything
-after that is array arithmetic (`bench/bench_minhash.py` measures the difference).
+code runs per word or per shingle: a batch of texts is encoded once as UTF-32 into a numpy array and all that follows
+is array arithmetic. `bench/bench_minhash.py` measures the difference.
 
 What a document's shingles are (the "text → set" half of MinHash):
 
 - **Normalization**: Unicode NFKC (on by default, `nfkc=False` turns it off; it folds full-width forms, ligatures and
-  compatibility characters to their plain form), then `str.lower`.
-- **Word splitter**: a word is a maximal run of word characters, which are the characters for which `str.isalnum` is
-  true plus combining marks (Unicode categories Mn, Mc, Me, so that Devanagari or Thai vowel signs do not cut a word
-  in two). Everything else (whitespace, punctuation, symbols, emoji, `_`) only separates words: `"Don't-stop!"` is
-  the words `don`, `t`, `stop`. Scripts written without spaces (Chinese, Japanese) become one "word" per run of
-  letters between punctuation, so their shingles are 5-grams of phrases; that still finds copies, just coarsely.
+  other compatibility characters to their plain form; pure-ASCII texts skip the call, they are NFKC already), then
+  lowercase: `str.lower` of each character on its own (by a lookup table), so the two exceptions to a one-to-one
+  lowercase are settled per character: U+0130 İ → i (without the combining dot `str.lower` adds) and the Greek final
+  sigma ς is folded to σ, so a word in capitals and the same word in lowercase hash the same.
+- **Word splitter**: a word is a maximal run of word characters: those for which `str.isalnum()` is true, plus the
+  combining marks (Unicode categories Mn, Mc, Me, so that Devanagari or Thai vowel signs do not cut words in two).
+  Everything else (whitespace, punctuation, symbols, emoji, `_`, lone surrogates) only separates words:
+  `"Don't-stop!"` is the three words `don`, `t`, `stop`. Scripts written without spaces (Chinese, Japanese) become
+  one "word" per run of letters between punctuation marks, so their shingles are 5-grams of phrases: copies are
+  still found, just more coarsely. `MinHasher.words(text)` shows the words of a text.
 - **Shingles**: the consecutive word n-grams (default n = 5). A document with fewer than n words (but at least one)
-  has a single shingle made of all its words. A document with no word at all has no shingle, and its signature is
-  all `EMPTY` (2**64 - 1) in every position: deterministic, and equal for all such documents.
+  has a single shingle made of all its words. A document with no word at all has no shingle; its signature is
+  `EMPTY` (2**32 - 1) in every position: deterministic, and the same for all such documents (so LSH puts all empty
+  documents in one bucket; filter them out before dedup if that is not wanted).
 
-Hashing, all in uint64 arithmetic that wraps modulo 2**64, so the results are the same on every machine and in every
-process (no Python `hash()`, no per-process salt):
+Hashing uses only unsigned integer arithmetic that wraps (numpy's uint64 and uint32), so the values are the same on
+every machine and in every process (no Python `hash()`, no per-process salt):
 
-- word hash: the polynomial hash sum(c_j * B**j) over the word's code points c_j (B odd), computed for all words at
-  once from one prefix sum over the batch: hash(s, e) = (P[e] - P[s]) * B**-s, where B**-1 is B's inverse modulo
-  2**64. It is then mixed with the word length through splitmix64's finalizer.
-- shingle hash: sum over k of word_hash[i + k] * M_k (odd constants M_k), through the finalizer again.
-- permutation i: h_i(x) = a_i * x + b_i mod 2**64 with a_i odd, a bijection of the 64-bit values (datasketch 2.0's
-  "affine64" scheme): two different shingles never take the same value, so two documents agree in position i exactly
-  when the same shingle is the minimum of both. The probability of that is the Jaccard similarity of their shingle
-  sets (up to the permutations not being perfectly min-wise independent; `tests/test_minhash.py` measures it).
+- word hash: the polynomial hash sum_j c_j * B**j mod 2**64 over the word's lowercased code points c_j (B odd),
+  computed for all the words of a batch from one prefix sum: hash(s, e) = (P[e] - P[s]) * B**-s, B**-1 being B's
+  inverse modulo 2**64; then the word length is added and splitmix64's finalizer mixes the result.
+- shingle hash (64-bit, what `shingles()` returns): sum_k word_hash[i + k] * M_k mod 2**64 (odd constants M_k),
+  mixed by the finalizer again.
+- permutation i: h_i(x) = a_i * x mod 2**32, on x = the high 32 bits of the shingle hash, with a_i odd: a bijection
+  of the 32-bit values. Signature value i = min over the document's shingles of h_i. Two documents agree in
+  position i when the same shingle is the minimum of both, which happens with probability equal to the Jaccard
+  similarity of their shingle sets. This is datasketch 2.0's default "affine32" scheme without the additive term:
+  the input x is already the output of a 64-bit mixer, and with b_i or without it the agreement of 112 permutations
+  on random sets of known Jaccard similarity is binomial (z-score variance 0.96 with b_i, 0.98 without, over 4,000
+  pairs), while dropping it saves one of the three passes over the (permutations × shingles) block.
+  32-bit values make signatures half the size; distinct shingles of two documents share a 32-bit x with
+  probability about (shingles in the union)**2 / 2**33, negligible up to ~10**4 shingles and a slight upward bias
+  far beyond.
 
-The constants (B, M_k) are fixed, so `shingles()` is a stable function of the text; a_i and b_i come from `seed`.
-All of them are drawn from a splitmix64 stream in plain Python rather than a numpy Generator, whose streams numpy
-does not promise to keep the same across versions.
+The constants B and M_k are fixed, so `shingles()` is a function of the text alone; the a_i come from `seed`. All are
+drawn from a splitmix64 stream in plain Python rather than from a numpy Generator, whose streams numpy does not
+promise to keep across versions.
 
 LSH on top: `band_keys` turns each band of `rows` signature values into one 64-bit key; the default banding is
 FineWeb's 14 bands × 8 rows (112 permutations), and `choose_bands_rows` picks bands × rows for a Jaccard threshold
@@ -62,10 +74,14 @@ _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
 _SHINGLE_SEED = 0x5EED_C0DE_0F_5EED  # fixes B and M_k: shingle hashes do not depend on the permutation seed
 
-# Batches are cut so that one numpy pass touches a bounded amount of memory: about 40 bytes per character of text
-# and 8 bytes per (shingle, permutation) of a chunk.
+# Texts are processed in batches of about _BATCH_CHARS characters (arrays of ~30 bytes per character), and the
+# permutations in blocks of num_perm × _CHUNK_SHINGLES uint32 values: small enough to stay in a core's cache, which
+# is what made these sizes the fastest on the benchmark (2 MB L2); big enough that numpy's per-call cost is small.
 _BATCH_CHARS = 1 << 18
 _CHUNK_SHINGLES = 4096
+# Power tables (16 bytes per character of the longest batch) are kept for the next batch up to this many characters;
+# a longer single document gets tables of its own, dropped after it.
+_KEEP_POWERS = 1 << 22
 
 
 def _splitmix64(seed: int, count: int) -> list[int]:
@@ -96,8 +112,8 @@ def char_table() -> np.ndarray:
     """uint32 lookup table over all code points: 0 for a separator, else the character's lowercase code point.
 
     A word character is one for which `str.isalnum` is true, or a combining mark (category M*). Its lowercase is
-    `str.lower` of the character alone (the first character where that gives two: U+0130 İ → i). Built once per
-    process (about 0.3 s); one gather into it lowercases and classifies a whole batch of text.
+    `str.lower` of the character alone (the first character where that gives two: U+0130 İ → i), and final sigma
+    ς → σ. Built once per process (about 0.2 s); one gather into it lowercases and classifies a batch of text.
     """
     category = unicodedata.category
     is_word = np.fromiter(
@@ -106,6 +122,7 @@ def char_table() -> np.ndarray:
     word_chars = np.flatnonzero(is_word)
     table = np.zeros(0x110000, dtype=np.uint32)
     table[word_chars] = [ord(chr(c).lower()[0]) for c in word_chars.tolist()]
+    table[ord("ς")] = ord("σ")  # str.lower gives ς or σ by position in the word, casefold always σ
     table.flags.writeable = False
     return table
 
@@ -131,7 +148,10 @@ class MinHasher:
     """MinHash signatures over word n-gram shingles: `num_perm` 32-bit values per document.
 
     `signatures(texts)` is the fast path: give it many texts at once (hundreds or more); it processes them in
-    batches of about a million characters. Results do not depend on how texts are batched.
+    batches of about 256k characters. Results do not depend on how texts are batched.
+
+    Not thread-safe: an instance keeps scratch arrays between calls, so use one per thread (or process). Pickling
+    leaves the lookup and scratch tables behind; they are rebuilt on first use.
     """
 
     def __init__(
@@ -164,6 +184,20 @@ class MinHasher:
         self._table = char_table()
         self._pow = np.ones(0, dtype=np.uint64)
         self._inv_pow = np.ones(0, dtype=np.uint64)
+        self._scratch: dict[str, np.ndarray] = {}
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        for name in ("_table", "_pow", "_inv_pow", "_scratch"):
+            del state[name]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._table = char_table()
+        self._pow = np.ones(0, dtype=np.uint64)
+        self._inv_pow = np.ones(0, dtype=np.uint64)
+        self._scratch = {}
 
     # -- text → shingle hashes ------------------------------------------------------------------------------------
 
@@ -189,21 +223,35 @@ class MinHasher:
         np.cumsum(lengths, out=doc_starts[1:])
         # surrogatepass: a lone surrogate (from a bad decode) is just another non-word character, not an error.
         raw = np.frombuffer(" ".join(texts).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-        return np.take(self._table, raw), doc_starts
+        return np.take(self._table, raw, out=self._buffer("codes", len(raw), np.uint32)), doc_starts
 
-    @staticmethod
-    def _word_spans(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _word_spans(self, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Start and end (exclusive) offsets of every word: the maximal runs of nonzero codes."""
-        is_word = np.zeros(len(codes) + 2, dtype=bool)
+        is_word = self._buffer("is_word", len(codes) + 2, np.bool_)
+        is_word[0] = is_word[-1] = False
         np.not_equal(codes, 0, out=is_word[1:-1])
         edges = np.flatnonzero(is_word[1:] != is_word[:-1])  # alternately a word's start and its end
         return edges[0::2], edges[1::2]
 
-    def _ensure_powers(self, count: int) -> None:
+    def _buffer(self, name: str, size: int, dtype: type) -> np.ndarray:
+        """A scratch array of `size` elements, kept between batches: a fresh one would cost a page fault per 4 KiB
+        on every batch (5% of the run time on the benchmark). Its previous contents are garbage."""
+        kept = self._scratch.get(name)
+        if kept is None or len(kept) < size:
+            kept = np.empty(max(size, 2 * _BATCH_CHARS), dtype=dtype)
+            if size <= 4 * _BATCH_CHARS:
+                self._scratch[name] = kept
+        return kept[:size]
+
+    def _powers_for(self, count: int) -> tuple[np.ndarray, np.ndarray]:
+        """B**j and B**-j for j < count, from the kept tables, which grow when needed up to _KEEP_POWERS."""
+        if count > _KEEP_POWERS:
+            return _powers(self._base, count), _powers(self._base_inv, count)
         if len(self._pow) < count:
-            size = max(count, 2 * len(self._pow), 1 << 16)
+            size = min(max(count, 2 * len(self._pow), 1 << 16), _KEEP_POWERS)
             self._pow = _powers(self._base, size)
             self._inv_pow = _powers(self._base_inv, size)
+        return self._pow, self._inv_pow
 
     def _batch_shingles(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """Shingle hashes of all texts, concatenated (uint64), and offsets (len(texts) + 1) of each text's run."""
@@ -211,14 +259,15 @@ class MinHasher:
         starts, ends = self._word_spans(codes)
 
         # Word hashes from one prefix sum of c_j * B**j over the whole batch, each then divided by B**start.
-        self._ensure_powers(len(codes))
-        prefix = np.zeros(len(codes) + 1, dtype=np.uint64)
-        np.multiply(codes, self._pow[: len(codes)], out=prefix[1:])
+        powers, inverse_powers = self._powers_for(len(codes))
+        prefix = self._buffer("prefix", len(codes) + 1, np.uint64)
+        prefix[0] = 0
+        np.multiply(codes, powers[: len(codes)], out=prefix[1:])
         np.cumsum(prefix, out=prefix)
         words = prefix[ends]
         words -= prefix[starts]
         del prefix
-        words *= self._inv_pow[starts]
+        words *= inverse_powers[starts]
         lengths = (ends - starts).astype(np.uint64)
         lengths *= self._length_mult
         words += lengths
@@ -238,8 +287,7 @@ class MinHasher:
         grams = words * self._gram_mults[0]
         for k in range(1, n):
             grams += padded[k : k + total] * self._gram_mults[k]
-        # Keep the n-grams that start at least n - 1 words before their document's end, and the first word of a
-        # document shorter than n words: drop the n - 1 last start positions of each document.
+        # Drop each document's last n - 1 start positions (all but the first for a document shorter than n words).
         keep = np.ones(total + 1, dtype=bool)
         ends_w, firsts = first_word[1:], first_word[:-1]
         for k in range(1, n):
@@ -272,8 +320,8 @@ class MinHasher:
         return out
 
     def _min_hash(self, hashes: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-        """(num_perm, docs) minima of a_i * x + b_i mod 2**32 over each document's shingles, x = the high 32 bits of
-        a shingle hash.
+        """(num_perm, docs) minima of a_i * x mod 2**32 over each document's shingles, x = the high 32 bits of a
+        shingle hash.
 
         Works on chunks of shingles, whatever documents they hold, so each (num_perm × chunk) block stays small;
         a document split between chunks takes the minimum of its parts.
@@ -338,8 +386,8 @@ def choose_bands_rows(
     """(bands, rows) with bands × rows ≤ num_perm for a Jaccard `threshold`, by datasketch's optimiser.
 
     It minimises the weighted areas under the S-curve below the threshold (false positives) and above it (false
-    negatives), the same choice `datasketch.MinHashLSH(threshold=...)` makes. Takes ~0.1-1 s (numerical
-    integration over all pairs), hence the cache.
+    negatives), the same choice `datasketch.MinHashLSH(threshold=...)` makes. Takes about 0.3 s for 112
+    permutations (a numerical integration per candidate pair), hence the cache.
     """
     from datasketch.lsh import _optimal_param  # private, but it is the optimiser MinHashLSH itself uses
 
