@@ -9,7 +9,8 @@ per million documents.
    duplicate groups, and the LSH pairs that 14 bands would produce for them; DedupCluster run alone in a fresh
    process: peak RSS and seconds, reported per million documents.
 
-    .venv/bin/python bench/bench_dedup.py [--docs 6000] [--cluster-docs 1000000]
+    .venv/bin/python bench/bench_dedup.py [--docs 40000] [--cluster-docs 1000000]
+The passages are cycled to reach --docs, so a large corpus holds many exact copies too (as crawls do).
 Writes bench/results/dedup.json.
 """
 
@@ -138,7 +139,7 @@ def cluster_at_scale(work: Path, docs: int, tasks: int = 4, bands: int = 14) -> 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--docs", type=int, default=6000)
+    parser.add_argument("--docs", type=int, default=40_000)
     parser.add_argument("--cluster-docs", type=int, default=1_000_000)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--work-dir", type=Path, default=ROOT / "runs" / "bench" / "dedup")
