@@ -1,0 +1,218 @@
+"""Token shards: the contract between curation and training, and the code that writes and reads it.
+
+A token directory holds `shard-<n>.parquet` files and a `manifest.json`:
+  row per document: input_ids list<int32> (EOS appended), num_tokens int32, num_bytes int32 (UTF-8 bytes of the
+  text, for bits-per-byte), doc_id string, domain dictionary<int32, string>; zstd.
+  Parquet key-value metadata: curate.tokenizer_sha256, curate.vocab_size, curate.eos_id, curate.eos_token.
+  manifest.json: the tokenizer (sha256, vocab_size, eos_id, eos_token), one entry per shard (file, rows, tokens,
+  bytes, sha256 of the file, rows/tokens per domain) and the totals.
+Shards are bounded (`max_tokens_per_shard`), so writing needs memory for one shard's row group at most, whatever
+the input size. The trainer (train/) reads exactly this, with pyarrow only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+SCHEMA = pa.schema(
+    [
+        ("input_ids", pa.list_(pa.int32())),
+        ("num_tokens", pa.int32()),
+        ("num_bytes", pa.int32()),
+        ("doc_id", pa.string()),
+        ("domain", pa.dictionary(pa.int32(), pa.string())),
+    ]
+)
+EOS_TOKEN = "<|endoftext|>"
+MANIFEST = "manifest.json"
+META_PREFIX = "curate."
+DEFAULT_MAX_TOKENS_PER_SHARD = 50_000_000
+ROW_GROUP_TOKENS = 2_000_000
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class TokenizerInfo:
+    """What a shard set says about the tokenizer that made it (so a trainer can refuse a mismatch)."""
+
+    sha256: str
+    vocab_size: int
+    eos_id: int
+    eos_token: str = EOS_TOKEN
+
+    def metadata(self) -> dict[bytes, bytes]:
+        return {
+            f"{META_PREFIX}{k}".encode(): str(v).encode()
+            for k, v in (("tokenizer_sha256", self.sha256), ("vocab_size", self.vocab_size),
+                         ("eos_id", self.eos_id), ("eos_token", self.eos_token))
+        }
+
+    def to_dict(self) -> dict:
+        return {"sha256": self.sha256, "vocab_size": self.vocab_size, "eos_id": self.eos_id,
+                "eos_token": self.eos_token}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TokenizerInfo:
+        return cls(data["sha256"], int(data["vocab_size"]), int(data["eos_id"]), data.get("eos_token", EOS_TOKEN))
+
+
+def load_tokenizer(path: str | Path):
+    """A `tokenizers` tokenizer.json and its TokenizerInfo; the EOS token must be in its vocabulary."""
+    from tokenizers import Tokenizer
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such tokenizer file")
+    tokenizer = Tokenizer.from_file(str(path))
+    eos_id = tokenizer.token_to_id(EOS_TOKEN)
+    if eos_id is None:
+        raise ValueError(f"{path}: the tokenizer has no {EOS_TOKEN} token; train one with `curate tokenizer train`")
+    info = TokenizerInfo(file_sha256(path), tokenizer.get_vocab_size(with_added_tokens=True), eos_id)
+    return tokenizer, info
+
+
+class ShardWriter:
+    """Writes rows to bounded shards and the manifest; use as a context manager.
+
+    Rows arrive as (input_ids with EOS, num_bytes, doc_id, domain). A shard closes once it holds
+    `max_tokens_per_shard` tokens; row groups are flushed every ROW_GROUP_TOKENS so memory stays flat.
+    """
+
+    def __init__(self, out_dir: str | Path, tokenizer: TokenizerInfo,
+                 max_tokens_per_shard: int = DEFAULT_MAX_TOKENS_PER_SHARD, prefix: str = "shard"):
+        self.out = Path(out_dir)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.tokenizer, self.max_tokens, self.prefix = tokenizer, max_tokens_per_shard, prefix
+        self.shards: list[dict] = []
+        self._writer: pq.ParquetWriter | None = None
+        self._buffer: dict[str, list] = {name: [] for name in SCHEMA.names}
+        self._buffer_tokens = 0
+        self._current: dict | None = None
+
+    def __enter__(self) -> ShardWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close(write_manifest=exc[0] is None)
+
+    def _open(self) -> None:
+        name = f"{self.prefix}-{len(self.shards):05d}.parquet"
+        schema = SCHEMA.with_metadata(self.tokenizer.metadata())
+        self._writer = pq.ParquetWriter(self.out / name, schema, compression="zstd")
+        self._current = {"file": name, "rows": 0, "tokens": 0, "bytes": 0, "domains": {}}
+
+    def _flush(self) -> None:
+        if not self._buffer["doc_id"]:
+            return
+        arrays = [
+            pa.array(self._buffer["input_ids"], pa.list_(pa.int32())),
+            pa.array(self._buffer["num_tokens"], pa.int32()),
+            pa.array(self._buffer["num_bytes"], pa.int32()),
+            pa.array(self._buffer["doc_id"], pa.string()),
+            pa.array(self._buffer["domain"], pa.string()).dictionary_encode(),
+        ]
+        self._writer.write_table(pa.Table.from_arrays(arrays, schema=SCHEMA))
+        self._buffer = {name: [] for name in SCHEMA.names}
+        self._buffer_tokens = 0
+
+    def _close_shard(self) -> None:
+        if self._writer is None:
+            return
+        self._flush()
+        self._writer.close()
+        self._writer = None
+        self._current["sha256"] = file_sha256(self.out / self._current["file"])
+        self.shards.append(self._current)
+        self._current = None
+
+    def write(self, input_ids, num_bytes: int, doc_id: str, domain: str | None) -> None:
+        if self._writer is None:
+            self._open()
+        domain = domain or "other"
+        n = len(input_ids)
+        self._buffer["input_ids"].append(input_ids)
+        self._buffer["num_tokens"].append(n)
+        self._buffer["num_bytes"].append(num_bytes)
+        self._buffer["doc_id"].append(doc_id)
+        self._buffer["domain"].append(domain)
+        self._buffer_tokens += n
+        shard = self._current
+        shard["rows"] += 1
+        shard["tokens"] += n
+        shard["bytes"] += num_bytes
+        per = shard["domains"].setdefault(domain, {"rows": 0, "tokens": 0})
+        per["rows"] += 1
+        per["tokens"] += n
+        if self._buffer_tokens >= ROW_GROUP_TOKENS:
+            self._flush()
+        if shard["tokens"] >= self.max_tokens:
+            self._close_shard()
+
+    def close(self, write_manifest: bool = True) -> dict | None:
+        self._close_shard()
+        if not write_manifest:
+            return None
+        manifest = build_manifest(self.tokenizer, self.shards)
+        (self.out / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
+        return manifest
+
+
+def build_manifest(tokenizer: TokenizerInfo, shards: list[dict]) -> dict:
+    totals = {"rows": 0, "tokens": 0, "bytes": 0, "domains": {}}
+    for shard in shards:
+        for key in ("rows", "tokens", "bytes"):
+            totals[key] += shard[key]
+        for domain, counts in shard["domains"].items():
+            per = totals["domains"].setdefault(domain, {"rows": 0, "tokens": 0})
+            per["rows"] += counts["rows"]
+            per["tokens"] += counts["tokens"]
+    return {"format": "curate-token-shards/1", "tokenizer": tokenizer.to_dict(), "shards": shards, "totals": totals}
+
+
+def read_manifest(tokens_dir: str | Path) -> dict:
+    path = Path(tokens_dir) / MANIFEST
+    if not path.is_file():
+        raise FileNotFoundError(f"{tokens_dir}: no {MANIFEST} (not a token directory made by curate)")
+    return json.loads(path.read_text())
+
+
+def iter_rows(tokens_dir: str | Path, columns: list[str] | None = None, batch_size: int = 1024) -> Iterator[dict]:
+    """Rows of a token directory in manifest order, one batch in memory at a time."""
+    tokens_dir = Path(tokens_dir)
+    for shard in read_manifest(tokens_dir)["shards"]:
+        for batch in pq.ParquetFile(tokens_dir / shard["file"]).iter_batches(batch_size=batch_size, columns=columns):
+            yield from batch.to_pylist()
+
+
+def encode_documents(tokenizer, eos_id: int, docs: Iterable[tuple[str, str, str | None]], batch_size: int = 256):
+    """(doc_id, text, domain) → (input_ids + [EOS], num_bytes, doc_id, domain), batched through encode_batch."""
+    batch: list[tuple[str, str, str | None]] = []
+
+    def flush():
+        encodings = tokenizer.encode_batch([text for _, text, _ in batch], add_special_tokens=False)
+        for (doc_id, text, domain), enc in zip(batch, encodings):
+            ids = enc.ids
+            ids.append(eos_id)
+            yield ids, len(text.encode("utf-8")), doc_id, domain
+        batch.clear()
+
+    for item in docs:
+        batch.append(item)
+        if len(batch) >= batch_size:
+            yield from flush()
+    if batch:
+        yield from flush()
