@@ -59,6 +59,47 @@ def _check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tokenizer_train(args: argparse.Namespace) -> int:
+    from curate.tokenize import train_tokenizer
+
+    path = train_tokenizer(args.run_dirs, args.vocab_size, args.output, min_frequency=args.min_frequency)
+    print(f"tokenizer: {path}")
+    return 0
+
+
+def _tokenize(args: argparse.Namespace) -> int:
+    from curate.tokenize import tokenize_runs
+
+    manifest = tokenize_runs(args.run_dirs, args.tokenizer, args.output, args.max_tokens_per_shard,
+                             overwrite=args.overwrite, progress=sys.stderr.isatty())
+    totals = manifest["totals"]
+    print(f"{totals['rows']:,} documents → {totals['tokens']:,} tokens in {len(manifest['shards'])} shard(s):"
+          f" {args.output}")
+    return 0
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    from curate.ingest import ingest
+
+    stats = ingest(args.sources, args.output, domain=args.domain, split=args.split, min_chars=args.min_chars,
+                   overwrite=args.overwrite)
+    print(f"{stats['input_records']:,} records → {stats['kept']:,} documents + {stats['rejected']:,} rejected"
+          f" ({', '.join(f'{d} {n:,}' for d, n in sorted(stats['domains'].items()))}): {args.output}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from curate.export import export
+
+    try:
+        paths = export(args.tokens_dir, args.format, args.output, prefix=args.prefix)
+    except ValueError as err:
+        print(f"curate export: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    print("\n".join(str(p) for p in paths))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from curate import __version__
 
@@ -96,6 +137,57 @@ def build_parser() -> argparse.ArgumentParser:
     report_p.add_argument("run_dir", metavar="RUN_DIR")
     report_p.set_defaults(func=_report)
 
+    tok_p = sub.add_parser("tokenizer", help="train a byte-level BPE tokenizer on run folders")
+    tok_sub = tok_p.add_subparsers(dest="tokenizer_command", metavar="ACTION", required=True)
+    train_p = tok_sub.add_parser(
+        "train", help="byte-level BPE with <|endoftext|>", description="Train a byte-level BPE tokenizer.json "
+        "(tokenizers library, <|endoftext|> special token) on the documents of run folders."
+    )
+    train_p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="`curate run` / `curate ingest` outputs")
+    train_p.add_argument("--vocab-size", type=int, required=True, metavar="N")
+    train_p.add_argument("--min-frequency", type=int, default=2, metavar="N")
+    train_p.add_argument("-o", "--output", required=True, metavar="tokenizer.json")
+    train_p.set_defaults(func=_tokenizer_train)
+
+    tokenize_p = sub.add_parser(
+        "tokenize", help="documents of run folders → Parquet token shards",
+        description="Tokenize every document of run folders into TOKENS_DIR/shard-*.parquet + manifest.json "
+        "(input_ids with EOS, num_tokens, num_bytes, doc_id, domain).",
+    )
+    tokenize_p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    tokenize_p.add_argument("--tokenizer", required=True, metavar="tokenizer.json")
+    tokenize_p.add_argument("-o", "--output", required=True, metavar="TOKENS_DIR")
+    tokenize_p.add_argument("--max-tokens-per-shard", type=int, default=50_000_000, metavar="N")
+    tokenize_p.add_argument("--overwrite", action="store_true")
+    tokenize_p.set_defaults(func=_tokenize)
+
+    ingest_p = sub.add_parser(
+        "ingest", help="text corpora (txt folder/zip, JSONL, the Python stdlib) → a documents run folder",
+        description="Turn text sources into OUTPUT/documents/*.parquet with a domain, like a `curate run` output. "
+        "SOURCE: a folder or .zip of .txt files, a .txt file, a .jsonl[.gz] with a `text` field, or `stdlib` "
+        "(the running Python's standard library, as code).",
+    )
+    ingest_p.add_argument("sources", nargs="+", metavar="SOURCE")
+    ingest_p.add_argument("-o", "--output", required=True, metavar="DIR")
+    ingest_p.add_argument("--domain", help="domain of every document (default: code for stdlib, prose for text, "
+                          "the row's own or web for JSONL)")
+    ingest_p.add_argument("--split", choices=["file", "paragraph"], default="file",
+                          help="one document per file (default) or per blank-line-separated paragraph")
+    ingest_p.add_argument("--min-chars", type=int, default=1, metavar="N")
+    ingest_p.add_argument("--overwrite", action="store_true")
+    ingest_p.set_defaults(func=_ingest)
+
+    export_p = sub.add_parser(
+        "export", help="token shards → Megatron-LM indexed dataset or llm.c .bin shards",
+        description="Export a token directory for another trainer: megatron (.bin + .idx, MMIDIDX, one document "
+        "per sequence) or llmc (llm.c / modded-nanogpt .bin: 256-int32 header, uint16 tokens).",
+    )
+    export_p.add_argument("tokens_dir", metavar="TOKENS_DIR")
+    export_p.add_argument("--format", required=True, choices=["megatron", "llmc"])
+    export_p.add_argument("-o", "--output", required=True, metavar="DIR")
+    export_p.add_argument("--prefix", default="data", help="file name prefix (default: data)")
+    export_p.set_defaults(func=_export)
+
     check_p = sub.add_parser("check", help="validate a pipeline YAML without running it")
     check_p.add_argument("pipeline")
     check_p.set_defaults(func=_check)
@@ -120,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return args.func(args)
-    except (ConfigError, RunError) as err:
+    except (ConfigError, RunError, FileNotFoundError, FileExistsError) as err:
         print(f"curate: error: {err}", file=sys.stderr)
         return EXIT_USAGE
     except ConservationError as err:

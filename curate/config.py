@@ -129,6 +129,13 @@ STAGES = {
         checker="curate.stages.pii:check_params",
         doc="emails, IPs, phones, cards, IBANs → <PLACEHOLDERS>",
     ),
+    "tokenize": StageDef(
+        "tokenize",
+        "curate.tokenize:Tokenize",
+        hidden=("output",),
+        checker="curate.tokenize:check_params",
+        doc="kept documents → OUTPUT/tokens/ Parquet token shards (tokenizer.json; ${VAR} expanded)",
+    ),
     "domains": StageDef(
         "domains",
         "curate.stages.domains:DomainTagger",

@@ -74,6 +74,11 @@ class Phase:
     roles: list
 
 
+def _build(stage, rejected: str, output: Path):
+    extra = {"output": str(output / "tokens")} if stage.kind == "tokenize" else {}
+    return stage.build(rejects=RejectedWriter(rejected, stage.name), **extra)
+
+
 def build_phases(
     spec: PipelineSpec, paths: list[str], output: Path, tasks: int, limit_per_task: int, progress: bool
 ) -> list[Phase]:
@@ -88,7 +93,7 @@ def build_phases(
     stages = list(spec.stages)
     split = next((i for i, s in enumerate(stages) if s.kind == "dedup"), None)
     for stage in stages if split is None else stages[:split]:
-        steps.append(stage.build(rejects=RejectedWriter(rejected, stage.name)))
+        steps.append(_build(stage, rejected, output))
         roles.append((stage.name, "row"))
     if split is None:
         return [Phase("pipeline", steps + [DocumentWriter(str(output / "documents"))], tasks, roles + [None])]
@@ -110,7 +115,7 @@ def build_phases(
     for stage in stages[split + 1 :]:
         if stage.kind == "dedup":
             raise RunError(f"{spec.path}: one dedup stage per pipeline")
-        final.append(stage.build(rejects=RejectedWriter(rejected, stage.name)))
+        final.append(_build(stage, rejected, output))
         final_roles.append((stage.name, "row"))
     phases.append(Phase("final", final + [DocumentWriter(str(output / "documents"))], tasks, final_roles + [None]))
     return phases
@@ -121,8 +126,8 @@ def _prepare_output(output: Path, request: dict, overwrite: bool) -> bool:
     run_file = output / "run.json"
     if output.exists() and any(output.iterdir()):
         if overwrite:
-            for name in ("documents", "rejected", "logs", "staged", "dedup", "stats.json", "report.html", "report",
-                         "run.json"):
+            for name in ("documents", "rejected", "logs", "staged", "dedup", "tokens", "stats.json", "report.html",
+                         "report", "run.json"):
                 target = output / name
                 if target.is_dir():
                     shutil.rmtree(target)
@@ -176,7 +181,9 @@ def run(spec: PipelineSpec, options: RunOptions) -> dict:
         ).run()
     from curate.report import write_report  # matplotlib: imported after the workers forked, not before
     from curate.stats import finalize
+    from curate.tokenize import merge_manifests
 
+    merge_manifests(output / "tokens")
     stats = finalize(output, spec, request, phases, seconds=time.time() - started)
     if (output / "staged").exists():
         shutil.rmtree(output / "staged")  # a copy of every pre-dedup document: only needed until phase 4 ran

@@ -128,6 +128,13 @@ def finalize(output: Path, spec: PipelineSpec, request: dict, phases: list, seco
             stats["pii_replacements"] = row["pii"]
         if "domain" in row:
             stats["domains"] = row["domain"]
+    manifest = output / "tokens" / "manifest.json"
+    if manifest.exists():
+        totals = json.loads(manifest.read_text())["totals"]
+        stats["tokens"] = {"documents": totals["rows"], "tokens": totals["tokens"], "bytes": totals["bytes"]}
+        if totals["rows"] != kept:
+            problems.append(f"tokens/ holds {totals['rows']} documents, documents/ {kept}")
+            stats["conserved"], stats["problems"] = False, problems
     summary = output / "dedup" / "summary.json"
     if summary.exists():
         stats["dedup"] = json.loads(summary.read_text())

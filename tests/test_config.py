@@ -61,7 +61,7 @@ def test_defaults_are_the_recipe():
     spec = config.load(REPO / "pipelines" / "fineweb.yaml")
     kinds = [s.kind for s in spec.stages]
     assert kinds == ["url_filter", "extract", "language", "gopher_repetition", "gopher_quality", "c4_quality",
-                     "fineweb_quality", "dedup", "pii", "domains"]
+                     "fineweb_quality", "dedup", "pii", "domains", "tokenize"]
     dedup = next(s for s in spec.stages if s.kind == "dedup").build()
     assert (dedup.bands, dedup.rows, dedup.n_grams) == (14, 8, 5)  # FineWeb's MinHash setting
     c4 = next(s for s in spec.stages if s.kind == "c4_quality")

@@ -50,7 +50,7 @@ def test_output_contract(one_worker):
     assert stats["input_records"] == 50 + 1 + 30 + 300 + 48 + 34
     names = [s["stage"] for s in stats["stages"]]
     assert names == ["read", "url_filter", "extract", "language", "gopher_repetition", "gopher_quality",
-                     "c4_quality", "fineweb_quality", "dedup", "pii", "domains"]
+                     "c4_quality", "fineweb_quality", "dedup", "pii", "domains", "tokenize"]
     for stage in stats["stages"]:
         assert stage["in"] == stage["out"] + sum(stage["dropped"].values())
         assert stage["seconds"] >= 0
