@@ -29,11 +29,19 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
+TOKENIZER ?= $(CURATE_DATA)/tokenizer/gpt-neox-bpe-50k.json
+
 demo: $(STAMP)
 	$(BIN)/curate run pipelines/fineweb.yaml \
 		--input '$(CURATE_DATA)/warc/*' '$(CURATE_DATA)/extraction/articles-311.warc.gz' \
 		--output runs/demo --workers $(WORKERS) --overwrite
-	@echo "report: runs/demo/report.html"
+	$(BIN)/curate ingest '$(CURATE_DATA)/text/state_union.zip' '$(CURATE_DATA)/text/inaugural.zip' \
+		--output runs/prose --overwrite
+	$(BIN)/curate ingest stdlib --output runs/code --overwrite
+	$(BIN)/curate tokenize runs/prose --tokenizer '$(TOKENIZER)' --output runs/prose/tokens --overwrite
+	$(BIN)/curate tokenize runs/code --tokenizer '$(TOKENIZER)' --output runs/code/tokens --overwrite
+	$(BIN)/curate mix pipelines/demo-mix.yaml --output runs/mix --overwrite
+	@echo "report: runs/demo/report.html   tokens: runs/demo/tokens   mix: runs/mix (mix_report.json)"
 
 pipeline: $(STAMP)
 	@test -n "$(INPUT)" || (echo "usage: make pipeline PIPELINE=pipelines/fineweb.yaml INPUT='crawl/*.warc.gz' OUTPUT=runs/x" && exit 2)

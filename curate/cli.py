@@ -100,6 +100,21 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _mix(args: argparse.Namespace) -> int:
+    from curate.mix import run_mix
+
+    report = run_mix(args.spec, args.output, overwrite=args.overwrite)
+    print(f"{'source':<12} {'requested':>9} {'achieved':>9} {'tokens':>12} {'epochs':>7}  capped")
+    for name, s in report["sources"].items():
+        print(f"{name:<12} {s['requested_share']:>9.3f} {s['achieved_share']:>9.3f} {s['achieved_tokens']:>12,}"
+              f" {s['epochs']:>7.2f}  {'yes' if s['capped'] else ''}")
+    totals = report["totals"]
+    print(f"train: {totals['train_tokens']:,} tokens of a {totals['token_budget']:,} budget; val: "
+          f"{totals['val_tokens']:,} tokens ({totals['val_rows']:,} documents)")
+    print(f"mix: {args.output}/train, {args.output}/val, {args.output}/mix_report.json")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from curate import __version__
 
@@ -187,6 +202,16 @@ def build_parser() -> argparse.ArgumentParser:
     export_p.add_argument("-o", "--output", required=True, metavar="DIR")
     export_p.add_argument("--prefix", default="data", help="file name prefix (default: data)")
     export_p.set_defaults(func=_export)
+
+    mix_p = sub.add_parser(
+        "mix", help="weighted mix of token directories → train/ + val/ shards and mix_report.json",
+        description="Mix token directories by weight within a token budget (per-source epoch caps, a seed, a "
+        "held-out fraction by document). See pipelines/mix-example.yaml.",
+    )
+    mix_p.add_argument("spec", metavar="MIX.yaml")
+    mix_p.add_argument("-o", "--output", required=True, metavar="MIX_DIR")
+    mix_p.add_argument("--overwrite", action="store_true")
+    mix_p.set_defaults(func=_mix)
 
     check_p = sub.add_parser("check", help="validate a pipeline YAML without running it")
     check_p.add_argument("pipeline")

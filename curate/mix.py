@@ -24,7 +24,8 @@ Semantics:
    source name is deliberately *not* hashed: a document reachable from two sources (the same directory listed twice
    with different filters, or a document copied into two directories) lands on the same side in both. Validation
    is written once, in input order (sources in file order, rows in manifest order), no upsampling or subsampling:
-   about `val_fraction` of each source's documents.
+   about `val_fraction` of each source's documents, whatever the weights. Two sources may read the same
+   directory only with disjoint domain filters (checked), so no document is counted twice.
 2. **Targets.** A source's target is weight / Σ weights × token_budget (integer targets by largest remainder, so
    they add up to the budget exactly). Its pool is its training documents.
    - pool ≥ target: documents are taken in a seeded random order until the target is reached; the document that
@@ -46,15 +47,18 @@ Semantics:
 
 Memory and disk. Planning reads only the small columns (doc_id, num_tokens, num_bytes, domain) one shard at a
 time and keeps, per pool document, a few integers (shard, row, tokens, bytes, domain code, doc_id length) in
-numpy arrays, and per training row two integers (source, pool index): about 40 bytes a document plus 16 a
-training row, never a token list. The tokens are then moved in two sequential passes instead of random reads:
-(a) scatter: each source shard is read one row group at a time and every selected row is written at its final
-offset into a flat temporary file (MIX_DIR/.mix-tmp/, int32 tokens and doc_id bytes, removed at the end);
-(b) the temporary file is read front to back in bounded chunks and fed to `ShardWriter`. Cost: temporary disk
-the size of the training tokens (4 bytes a token) and one extra write + read of them; in exchange every input
-shard is read exactly once whatever the interleaving, and memory stays at one row group + one chunk + the index
-arrays. (Gathering rows per output window instead needs no temporary file but re-reads every input shard once per
-window, since a random interleave touches all of them in every window.)
+numpy arrays, and per training row its source, pool index and output offsets and lengths: about 40 bytes a
+document plus 50 a training row, never a token list. The tokens then move in two passes: (a) scatter: each input
+shard is read once, one row group at a time, and every selected row (each of its repetitions) is written at its
+final offset into flat temporary files (MIX_DIR/.mix-tmp/: int32 tokens and doc_id bytes; removed at the end);
+(b) those files are read front to back in bounded chunks and fed to `ShardWriter`. Cost: temporary disk the size
+of the training set (4 bytes a token) written at scattered offsets, and one extra read of it; in exchange every
+input row group is read exactly once whatever the interleaving, and memory stays at one row group + one chunk +
+one output row group + the index arrays. (Gathering rows per output window instead needs no temporary file, but
+a random interleave touches every input shard in every window, so it re-reads all inputs once per window.)
+
+Byte-identical means: the same mix file, the same input directories and the same pyarrow version (Parquet files
+record the writer's version).
 """
 
 from __future__ import annotations
@@ -220,7 +224,7 @@ def parse_spec(data: Any, path: str, base: Path) -> MixSpec:
         try:
             manifest = read_manifest(src_path)
         except FileNotFoundError:
-            raise ConfigError(f"{where}.tokens: {src_path}: no {src_path / 'manifest.json'} "
+            raise ConfigError(f"{where}.tokens: no manifest.json in {src_path} "
                               "(not a token directory made by curate)") from None
         except (OSError, ValueError) as err:
             raise ConfigError(f"{where}.tokens: {src_path}: unreadable manifest: {err}") from None
