@@ -25,6 +25,7 @@ from curate.tokens import (
     TokenizerInfo,
     build_manifest,
     encode_documents,
+    iter_batches,
     load_tokenizer,
 )
 
@@ -44,9 +45,9 @@ def document_files(run_dirs: list[str | Path]) -> list[Path]:
 def iter_documents(files: list[Path], batch_size: int = 512) -> Iterator[tuple[str, str, str | None]]:
     """(id, text, domain) of every document, one Parquet batch in memory at a time."""
     for path in files:
-        parquet = pq.ParquetFile(path)
-        columns = ["id", "text"] + (["domain"] if "domain" in parquet.schema_arrow.names else [])
-        for batch in parquet.iter_batches(batch_size=batch_size, columns=columns):
+        names = pq.read_schema(path).names
+        columns = ["id", "text"] + (["domain"] if "domain" in names else [])
+        for batch in iter_batches(path, columns=columns, batch_size=batch_size):
             data = batch.to_pydict()
             domains = data.get("domain") or [None] * len(data["id"])
             yield from zip(data["id"], data["text"], domains)

@@ -38,6 +38,42 @@ DEFAULT_MAX_TOKENS_PER_SHARD = 50_000_000
 ROW_GROUP_TOKENS = 2_000_000
 
 
+def _glibc_trim():
+    try:
+        import ctypes
+
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc: nothing to trim
+        return None
+
+
+_TRIM = _glibc_trim()
+
+
+def _use_jemalloc() -> None:
+    """Arrow's jemalloc pool returns memory after each row group; its default (mimalloc) keeps more of it, which
+    made reading a 10x larger input cost ~40% more resident memory here. Respects ARROW_DEFAULT_MEMORY_POOL."""
+    import os
+
+    if os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
+        return
+    try:
+        pa.set_memory_pool(pa.jemalloc_memory_pool())
+    except (NotImplementedError, AttributeError):  # a pyarrow build without jemalloc
+        pass
+
+
+_use_jemalloc()
+
+
+def release_memory() -> None:
+    """Hand freed heap back to the system between row groups: the tokenizer's per-batch allocations otherwise leave
+    the heap fragmented, and resident memory creeps up with the input size instead of staying flat."""
+    pa.default_memory_pool().release_unused()
+    if _TRIM is not None:
+        _TRIM(0)
+
+
 def file_sha256(path: str | Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
@@ -137,6 +173,7 @@ class ShardWriter:
         ]
         self._writer.write_table(pa.Table.from_arrays(arrays, schema=SCHEMA))
         self._reset()
+        release_memory()
 
     def _close_shard(self) -> None:
         if self._writer is None:
@@ -200,17 +237,31 @@ def read_manifest(tokens_dir: str | Path) -> dict:
     return json.loads(path.read_text())
 
 
+def iter_batches(path, columns: list[str] | None = None, batch_size: int = 1024):
+    """Record batches of a Parquet file one row group at a time: pyarrow's own iter_batches may buffer the whole
+    file ahead, so memory would grow with the input."""
+    parquet = pq.ParquetFile(path, pre_buffer=False)
+    for group in range(parquet.num_row_groups):
+        yield from parquet.read_row_group(group, columns=columns).to_batches(max_chunksize=batch_size)
+
+
 def iter_rows(tokens_dir: str | Path, columns: list[str] | None = None, batch_size: int = 1024) -> Iterator[dict]:
     """Rows of a token directory in manifest order, one batch in memory at a time."""
     tokens_dir = Path(tokens_dir)
     for shard in read_manifest(tokens_dir)["shards"]:
-        for batch in pq.ParquetFile(tokens_dir / shard["file"]).iter_batches(batch_size=batch_size, columns=columns):
+        for batch in iter_batches(tokens_dir / shard["file"], columns=columns, batch_size=batch_size):
             yield from batch.to_pylist()
 
 
-def encode_documents(tokenizer, eos_id: int, docs: Iterable[tuple[str, str, str | None]], batch_size: int = 256):
-    """(doc_id, text, domain) → (input_ids + [EOS], num_bytes, doc_id, domain), batched through encode_batch."""
+def encode_documents(tokenizer, eos_id: int, docs: Iterable[tuple[str, str, str | None]], batch_size: int = 256,
+                     batch_chars: int = 2_000_000):
+    """(doc_id, text, domain) → (input_ids + [EOS], num_bytes, doc_id, domain), batched through encode_batch.
+
+    A batch closes at `batch_size` documents or `batch_chars` characters, whichever comes first, so a run of huge
+    documents cannot make one batch (and the memory it needs) arbitrarily large.
+    """
     batch: list[tuple[str, str, str | None]] = []
+    chars = 0
 
     def flush():
         encodings = tokenizer.encode_batch([text for _, text, _ in batch], add_special_tokens=False)
@@ -222,7 +273,9 @@ def encode_documents(tokenizer, eos_id: int, docs: Iterable[tuple[str, str, str 
 
     for item in docs:
         batch.append(item)
-        if len(batch) >= batch_size:
+        chars += len(item[1])
+        if len(batch) >= batch_size or chars >= batch_chars:
             yield from flush()
+            chars = 0
     if batch:
         yield from flush()
