@@ -55,6 +55,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_pipeline.py
 	$(BIN)/python bench/bench_minhash.py
 	$(BIN)/python bench/bench_dedup.py
+	$(BIN)/python bench/bench_tokenize.py
 
 clean:
 	rm -rf runs .pytest_cache .ruff_cache
