@@ -322,18 +322,21 @@ def parse(data: Any, path: str = "<pipeline>") -> PipelineSpec:
     return PipelineSpec(path=path, name=name, description=description, reader=reader, stages=stages)
 
 
-def load(path: str | Path) -> PipelineSpec:
-    path = str(path)
+def load_yaml(path: str | Path, what: str = "pipeline"):
+    """Safe-load a YAML file; a missing file or a syntax error is a ConfigError naming the file and the line."""
     try:
         with open(path, encoding="utf-8") as f:
-            data = yaml.safe_load(f)
+            return yaml.safe_load(f)
     except FileNotFoundError:
-        raise ConfigError(f"{path}: no such pipeline file") from None
+        raise ConfigError(f"{path}: no such {what} file") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         at = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         raise ConfigError(f"{path}: {at}not valid YAML: {getattr(err, 'problem', err)}") from None
-    return parse(data, path)
+
+
+def load(path: str | Path) -> PipelineSpec:
+    return parse(load_yaml(path), str(path))
 
 
 def describe_stages() -> str:

@@ -74,9 +74,8 @@ from typing import Any
 import numpy as np
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-import yaml
 
-from curate.config import ConfigError
+from curate.config import ConfigError, load_yaml
 from curate.pipeline import RunError
 from curate.tokens import DEFAULT_MAX_TOKENS_PER_SHARD, ShardWriter, TokenizerInfo, read_manifest
 
@@ -152,17 +151,7 @@ def _positive_int(value: Any, where: str) -> int:
 
 def load_spec(path: str | Path) -> MixSpec:
     """Read and validate a mix file whole (keys, types, token directories, tokenizers) before anything runs."""
-    path_str = str(path)
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = yaml.safe_load(f)
-    except FileNotFoundError:
-        raise ConfigError(f"{path_str}: no such mix file") from None
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        at = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise ConfigError(f"{path_str}: {at}not valid YAML: {getattr(err, 'problem', err)}") from None
-    return parse_spec(data, path_str, Path(path).resolve().parent)
+    return parse_spec(load_yaml(path, "mix"), str(path), Path(path).resolve().parent)
 
 
 def parse_spec(data: Any, path: str, base: Path) -> MixSpec:

@@ -11,24 +11,20 @@ import gzip
 import json
 from collections.abc import Iterator
 
-from datatrove.data import Document, DocumentsPipeline
-from datatrove.pipeline.readers.base import BaseReader
-from datatrove.utils.typeshelper import StatHints
+from datatrove.data import Document
 
 from curate.records import reject
-from curate.stages.warc import _nullwriter, _stable_id, open_binary, shard
+from curate.stages.warc import AccountedReader, _stable_id, open_binary
 
 _FIELDS = ("url", "language", "language_score", "source", "crawl_date", "domain")
 
 
-class DocumentsReader(BaseReader):
+class DocumentsReader(AccountedReader):
     name = "📖 documents reader"
-    stage = "read"
 
     def __init__(self, paths: list[str], rejects=None, limit: int = -1, progress: bool = False,
                  text_field: str = "text", id_field: str = "id"):
-        super().__init__(limit=limit)
-        self.paths, self.rejects, self.progress = list(paths), rejects, progress
+        super().__init__(paths, rejects, limit, progress)
         self.text_field, self.id_field = text_field, id_field
 
     def _rows(self, path: str) -> Iterator[dict]:
@@ -59,26 +55,6 @@ class DocumentsReader(BaseReader):
         except Exception as err:  # a broken file, bad JSON: name the file and the row, go on with the next file
             doc = Document(text="", id=_stable_id(path, index + 1, "read_error"), metadata={"source": path})
             yield reject(doc, "read_error", f"unreadable after row #{index}: {type(err).__name__}: {err}"[:1000])
-
-    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        if data:
-            yield from data
-        read = 0
-        with self.rejects if self.rejects else _nullwriter() as writer:
-            for path in shard(self.paths, rank, world_size):
-                for doc in self.read_file(path):
-                    read += 1
-                    self.stat_update(StatHints.total)
-                    reason = doc.metadata.get("filter_reason")
-                    if reason:
-                        self.stat_update(StatHints.dropped, f"dropped_{reason}")
-                        if writer is not None:
-                            writer.write(doc, rank)
-                    else:
-                        self.stat_update(StatHints.forwarded)
-                        yield doc
-                    if self.limit != -1 and read >= self.limit:
-                        return
 
 
 def _text(raw):

@@ -68,7 +68,58 @@ def iso_utc(value: str | None) -> str | None:
     return parsed.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-class WarcReader(BaseReader):
+class AccountedReader(BaseReader):
+    """A reader over a list of files whose every record is either yielded or written to `rejects` with a reason.
+
+    Subclasses implement `read_file(path)`, yielding one document per input record (rejected ones carry
+    `filter_reason`). Files are shared out between tasks by size; `limit` counts records per task.
+    """
+
+    stage = "read"
+
+    def __init__(self, paths: list[str], rejects=None, limit: int = -1, progress: bool = False):
+        super().__init__(limit=limit)
+        self.paths = list(paths)
+        self.rejects = rejects
+        self.progress = progress
+
+    def read_file(self, path: str) -> Iterator[Document]:
+        raise NotImplementedError
+
+    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        from tqdm import tqdm
+
+        if data:
+            yield from data
+        bar = tqdm(
+            total=None, unit=" records", desc=f"task {rank}", disable=not self.progress, dynamic_ncols=True,
+            mininterval=1.0, position=rank if world_size > 1 else None, leave=True,
+        )
+        read = 0
+        with self.rejects if self.rejects else _nullwriter() as writer, bar:
+            for path in shard(self.paths, rank, world_size):
+                records = self.read_file(path)
+                while True:
+                    with self.track_time():
+                        doc = next(records, None)
+                    if doc is None:
+                        break
+                    read += 1
+                    bar.update()
+                    self.stat_update(StatHints.total)
+                    reason = doc.metadata.get("filter_reason")
+                    if reason:
+                        self.stat_update(StatHints.dropped, f"dropped_{reason}")
+                        if writer is not None:
+                            writer.write(doc, rank)
+                    else:
+                        self.stat_update(StatHints.forwarded)
+                        yield doc
+                    if self.limit != -1 and read >= self.limit:
+                        return
+
+
+class WarcReader(AccountedReader):
     """Reads WARC/1.0–1.1, WARC/0.17–0.18 and ARC files, gzip or plain; keeps HTML responses.
 
     Rejection reasons: `not_response`, `not_html`, `empty`, `truncated` (payload shorter than its
@@ -77,7 +128,6 @@ class WarcReader(BaseReader):
     """
 
     name = "📖 WARC reader"
-    stage = "read"
 
     def __init__(
         self,
@@ -87,11 +137,8 @@ class WarcReader(BaseReader):
         max_record_bytes: int = 10 * 2**20,
         progress: bool = False,
     ):
-        super().__init__(limit=limit)
-        self.paths = list(paths)
-        self.rejects = rejects
+        super().__init__(paths, rejects, limit, progress)
         self.max_record_bytes = max_record_bytes
-        self.progress = progress
 
     # -- one file -------------------------------------------------------------------------------------------
     def read_file(self, path: str) -> Iterator[Document]:
@@ -168,41 +215,6 @@ class WarcReader(BaseReader):
         doc.metadata[PAYLOAD_KEY] = payload
         doc.metadata[HTTP_CHARSET_KEY] = charset_from_content_type(content_type)
         return doc
-
-    # -- the step -------------------------------------------------------------------------------------------
-    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        from tqdm import tqdm
-
-        if data:
-            yield from data
-        paths = shard(self.paths, rank, world_size)
-        bar = tqdm(
-            total=None, unit=" records", desc=f"task {rank}", disable=not self.progress, dynamic_ncols=True,
-            mininterval=1.0, position=rank if world_size > 1 else None, leave=True,
-        )
-        read = 0
-        with self.rejects if self.rejects else _nullwriter() as writer, bar:
-            for path in paths:
-                records = self.read_file(path)
-                while True:
-                    with self.track_time():
-                        doc = next(records, None)
-                    if doc is None:
-                        break
-                    read += 1
-                    bar.update()
-                    self.stat_update(StatHints.total)
-                    reason = doc.metadata.get("filter_reason")
-                    if reason:
-                        self.stat_update(StatHints.dropped, f"dropped_{reason}")
-                        if writer is not None:
-                            writer.write(doc, rank)
-                    else:
-                        self.stat_update(StatHints.forwarded)
-                        yield doc
-                    if self.limit != -1 and read >= self.limit:
-                        return
-
 
 def _size(path: str) -> int:
     try:
