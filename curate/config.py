@@ -129,19 +129,19 @@ STAGES = {
         checker="curate.stages.pii:check_params",
         doc="emails, IPs, phones, cards, IBANs → <PLACEHOLDERS>",
     ),
-    "tokenize": StageDef(
-        "tokenize",
-        "curate.tokenize:Tokenize",
-        hidden=("output",),
-        checker="curate.tokenize:check_params",
-        doc="kept documents → OUTPUT/tokens/ Parquet token shards (tokenizer.json; ${VAR} expanded)",
-    ),
     "domains": StageDef(
         "domains",
         "curate.stages.domains:DomainTagger",
         checker="curate.stages.domains:check_params",
         needs_text=False,
         doc="tag each document with a domain from URL/source rules",
+    ),
+    "tokenize": StageDef(
+        "tokenize",
+        "curate.tokenize:Tokenize",
+        hidden=("output",),
+        checker="curate.tokenize:check_params",
+        doc="kept documents → OUTPUT/tokens/ Parquet token shards (tokenizer.json; ${VAR} expanded)",
     ),
 }
 
