@@ -11,13 +11,14 @@ INPUT    ?=
 OUTPUT   ?= runs/pipeline
 WORKERS  ?= 2
 
-.PHONY: help install demo test lint pipeline report bench clean
+.PHONY: help install demo test lint pipeline report bench bench-train clean
 
 help:
 	@echo "make demo      run pipelines/fineweb.yaml on the shared crawl files, write runs/demo/report.html"
 	@echo "make test      run the test suite (pytest + ruff)"
 	@echo "make pipeline  PIPELINE=pipelines/fineweb.yaml INPUT='crawl/*.warc.gz' OUTPUT=runs/x [WORKERS=2]"
-	@echo "make bench     pipeline throughput and memory against a plain datatrove pipeline"
+	@echo "make bench     pipeline, MinHash, dedup and tokenization benchmarks against named baselines"
+	@echo "make bench-train  proxy-model training tokens/s (and MFU on a GPU)"
 
 # The venv is rebuilt when the dependency pins change. constraints.txt pins every package for CI and the demo;
 # pyproject.toml keeps ranges for users installing curate into their own environment.
@@ -56,6 +57,9 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_minhash.py
 	$(BIN)/python bench/bench_dedup.py
 	$(BIN)/python bench/bench_tokenize.py
+
+bench-train: $(STAMP)
+	$(BIN)/python bench/bench_train.py
 
 clean:
 	rm -rf runs .pytest_cache .ruff_cache

@@ -115,6 +115,12 @@ def _mix(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train(args: argparse.Namespace) -> int:
+    import train  # the trainer imports only torch, numpy, pyarrow and PyYAML
+
+    return train.main([args.config, *[f"--set={s}" for s in args.set]])
+
+
 def build_parser() -> argparse.ArgumentParser:
     from curate import __version__
 
@@ -212,6 +218,16 @@ def build_parser() -> argparse.ArgumentParser:
     mix_p.add_argument("-o", "--output", required=True, metavar="MIX_DIR")
     mix_p.add_argument("--overwrite", action="store_true")
     mix_p.set_defaults(func=_mix)
+
+    train_p = sub.add_parser(
+        "train", help="train a proxy language model on token shards (= python -m train)",
+        description="Train a small decoder-only LM on token shards and evaluate loss and bits per byte per domain. "
+        "Same as `python -m train CONFIG.yaml`; for several GPUs: `torchrun --nproc_per_node N -m train CONFIG.yaml`.",
+    )
+    train_p.add_argument("config", metavar="CONFIG.yaml", help="e.g. pipelines/train-tiny.yaml")
+    train_p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                         help="override a top-level key, e.g. --set max_steps=100")
+    train_p.set_defaults(func=_train)
 
     check_p = sub.add_parser("check", help="validate a pipeline YAML without running it")
     check_p.add_argument("pipeline")
