@@ -287,3 +287,12 @@ def test_trainer_imports_only_its_own_dependencies():
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_gpu_path_pieces_run_on_cpu(corpus, tmp_path):
+    """bf16 autocast and torch.compile, the GPU settings, exercised on the CPU (no device in CI)."""
+    import train
+
+    summary = train.run(tiny_config(corpus, tmp_path / "bf16", max_steps=3, dtype="bf16", compile=True), quiet=True)
+    assert summary["finished"] and summary["dtype"] == "bf16" and summary["compiled"]
+    assert math.isfinite(summary["final_train_loss"]) and math.isfinite(summary["eval"]["heldout"]["bpb"])
