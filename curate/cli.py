@@ -121,6 +121,16 @@ def _train(args: argparse.Namespace) -> int:
     return train.main([args.config, *[f"--set={s}" for s in args.set]])
 
 
+def _compare(args: argparse.Namespace) -> int:
+    from curate.compare import run_compare
+
+    result = run_compare(args.spec, args.output, overwrite=args.overwrite)
+    for line in result.get("verdicts", []):
+        print(line)
+    print(f"comparison: {args.output}/comparison.json   report: {args.output}/report.html")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from curate import __version__
 
@@ -228,6 +238,17 @@ def build_parser() -> argparse.ArgumentParser:
     train_p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                          help="override a top-level key, e.g. --set max_steps=100")
     train_p.set_defaults(func=_train)
+
+    compare_p = sub.add_parser(
+        "compare", help="train the same proxy model on candidate data, rank them by held-out bits per byte",
+        description="Train one proxy model config on every candidate (token dirs or mixes) with the same budget and "
+        "seeds; report held-out bpb per candidate and domain with 95%% intervals, pairwise significance and the "
+        "ranking. Finished runs are reused; an interrupted compare resumes. See pipelines/compare-example.yaml.",
+    )
+    compare_p.add_argument("spec", metavar="COMPARE.yaml")
+    compare_p.add_argument("-o", "--output", required=True, metavar="DIR")
+    compare_p.add_argument("--overwrite", action="store_true", help="retrain everything")
+    compare_p.set_defaults(func=_compare)
 
     check_p = sub.add_parser("check", help="validate a pipeline YAML without running it")
     check_p.add_argument("pipeline")

@@ -1,0 +1,227 @@
+"""`curate compare`: clean vs corrupted text ranks significantly, two halves of one corpus do not, finished runs
+are reused, and spec errors name the key. CPU, tiny model, fixed steps."""
+
+from __future__ import annotations
+
+import json
+import random
+import string
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from curate.compare import load_spec, paired_test, run_compare, welch_test
+from curate.config import ConfigError
+from curate.tokens import ShardWriter, encode_documents, load_tokenizer
+
+torch.set_num_threads(2)
+PNG = b"\x89PNG\r\n\x1a\n"
+TRAIN = {"seq_len": 64, "micro_batch": 8, "batch_tokens": 512, "max_steps": 40, "lr": 3e-3, "warmup_steps": 5,
+         "eval_tokens": 6000, "eval_every": 10, "device": "cpu", "threads": 2}
+MODEL = {"d_model": 64, "n_layers": 2, "n_heads": 4}
+
+
+@pytest.fixture(scope="module")
+def paragraphs(data) -> list[str]:
+    text = (data / "text" / "tinyshakespeare.txt").read_text()
+    return [p for p in text.split("\n\n") if p.strip()]
+
+
+@pytest.fixture(scope="module")
+def bpe(tmp_path_factory, paragraphs) -> Path:
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=512, special_tokens=["<|endoftext|>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    tok.train_from_iterator(paragraphs, trainer)
+    path = tmp_path_factory.mktemp("bpe") / "bpe-512.json"
+    tok.save(str(path))
+    return path
+
+
+def make_tokens(out: Path, texts: list[str], tokenizer: Path, domain=None) -> Path:
+    tok, info = load_tokenizer(tokenizer)
+    docs = ((f"d{i}", t, domain(i) if callable(domain) else domain) for i, t in enumerate(texts))
+    with ShardWriter(out, info) as writer:
+        for ids, nbytes, doc_id, dom in encode_documents(tok, info.eos_id, docs):
+            writer.write(ids, nbytes, doc_id, dom)
+    return out
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory, paragraphs, bpe) -> dict:
+    """clean train (90% of paragraphs), the same text with half its characters replaced, two random halves of the
+    clean train documents, and the held-out 10% (domains verse/prose)."""
+    root = tmp_path_factory.mktemp("compare-tokens")
+    cut = int(len(paragraphs) * 0.9)
+    train, held = paragraphs[:cut], paragraphs[cut:]
+    rng = random.Random(0)
+    printable = string.ascii_letters + string.digits + string.punctuation + " "
+    corrupted = ["".join(rng.choice(printable) if rng.random() < 0.5 else c for c in t) for t in train]
+    order = list(range(len(train)))
+    random.Random(1).shuffle(order)
+    half_a = [train[i] for i in sorted(order[: len(order) // 2])]
+    half_b = [train[i] for i in sorted(order[len(order) // 2:])]
+    return {
+        "clean": make_tokens(root / "clean", train, bpe),
+        "corrupted": make_tokens(root / "corrupted", corrupted, bpe),
+        "half_a": make_tokens(root / "half_a", half_a, bpe),
+        "half_b": make_tokens(root / "half_b", half_b, bpe),
+        "eval": make_tokens(root / "eval", held, bpe, domain=lambda i: "verse" if i % 2 else "prose"),
+    }
+
+
+def write_spec(path: Path, candidates: list[dict], corpus: dict, **kw) -> Path:
+    spec = {"name": path.stem, "candidates": candidates, "eval": {"heldout": str(corpus["eval"])}, "model": MODEL,
+            "train": dict(TRAIN), "seeds": [0, 1, 2]}
+    spec.update(kw)
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return path
+
+
+class _Tags(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.tags: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+
+
+def test_clean_beats_corrupted_significantly(corpus, tmp_path):
+    spec = write_spec(tmp_path / "clean-vs-corrupted.yaml", [
+        {"name": "corrupted", "tokens": str(corpus["corrupted"])},
+        {"name": "clean", "tokens": str(corpus["clean"])}], corpus)
+    out = tmp_path / "out"
+    result = run_compare(spec, out, log=None)
+    print("\n", result["summary"])
+    for r in result["ranking"]:
+        print(f"  {r['rank']}. {r['candidate']}: {r['bpb_mean']:.4f} ± {r['bpb_std']:.4f} bpb")
+    assert [r["candidate"] for r in result["ranking"]] == ["clean", "corrupted"]
+    assert [r["rank"] for r in result["ranking"]] == [1, 2]
+    (pair,) = result["pairwise"]
+    assert pair["a"] == "clean" and pair["b"] == "corrupted"
+    assert pair["diff_mean"] > 0 and pair["p_value"] < 0.05 and pair["significant"]
+    assert pair["diff_ci95"][0] > 0
+    assert result["verdicts"][0].startswith("clean is better than corrupted")
+    clean = result["candidates"]["clean"]
+    assert clean["overall"]["n"] == 3 and len(clean["runs"]) == 3
+    assert set(clean["domains"]) == {"prose", "verse"}
+    lo, hi = clean["overall"]["ci95"]
+    assert lo <= clean["overall"]["mean"] <= hi
+    assert all(len(r["curve"]) == 4 for r in clean["runs"])  # eval at steps 10, 20, 30 and the end
+
+    loaded = json.loads((out / "comparison.json").read_text())
+    assert loaded["ranking"] == result["ranking"]
+    for png in ("loss_curves.png", "domain_bpb.png"):
+        assert (out / png).read_bytes()[:8] == PNG
+    html = (out / "report.html").read_text()
+    parser = _Tags()
+    parser.feed(html)
+    parser.close()
+    assert parser.tags.count("img") == 2 and "table" in parser.tags
+    assert "clean is better than corrupted" in html
+    assert len(list((out / "runs").iterdir())) == 6
+
+    # the paired test on the same runs (reused: the test is not part of a run's hash) agrees
+    write_spec(spec, [{"name": "corrupted", "tokens": str(corpus["corrupted"])},
+                      {"name": "clean", "tokens": str(corpus["clean"])}], corpus, test="paired")
+    paired = run_compare(spec, out, log=None)
+    assert all(r["reused"] for c in paired["candidates"].values() for r in c["runs"])
+    assert paired["test"] == "paired" and paired["pairwise"][0]["significant"]
+    print(" paired:", paired["summary"])
+
+
+def test_two_halves_of_one_corpus_are_not_significantly_different(corpus, tmp_path):
+    spec = write_spec(tmp_path / "halves.yaml", [
+        {"name": "half_a", "tokens": str(corpus["half_a"])},
+        {"name": "half_b", "tokens": str(corpus["half_b"])}], corpus)
+    result = run_compare(spec, tmp_path / "out", log=None)
+    (pair,) = result["pairwise"]
+    print("\n", result["summary"], [round(v, 4) for c in result["candidates"].values()
+                                     for v in c["overall"]["values"]])
+    assert pair["p_value"] >= 0.05 and not pair["significant"]
+    assert result["verdicts"][0].startswith("no significant difference between")
+    assert result["summary"].startswith("no significant difference between")
+    assert [r["rank"] for r in result["ranking"]] == [1, 1]
+    assert "no significant difference" in (tmp_path / "out" / "report.html").read_text()
+
+
+def test_zero_variance_differences_do_not_crash():
+    same = paired_test([1.0, 1.1, 1.2], [1.0, 1.1, 1.2])
+    assert same["p_value"] == 1.0 and same["diff_std"] == 0.0
+    shifted = paired_test([1.0, 1.5, 1.2], [1.25, 1.75, 1.45])
+    assert shifted["p_value"] == 0.0 and shifted["diff_mean"] == pytest.approx(0.25)
+    single = paired_test([1.0], [2.0])
+    assert single["p_value"] is None and single["diff_ci95"] is None
+    assert welch_test([2.0, 2.0, 2.0], [2.0, 2.0, 2.0])["p_value"] == 1.0
+    assert welch_test([2.0, 2.0, 2.0], [2.5, 2.5, 2.5])["p_value"] == 0.0
+    assert welch_test([2.0], [2.5, 2.6])["p_value"] is None
+    w = welch_test([1.0, 1.1, 1.2], [1.05, 1.2, 1.1])
+    assert 0.05 < w["p_value"] < 1 and w["diff_ci95"][0] < w["diff_mean"] < w["diff_ci95"][1]
+    from scipy import stats
+
+    assert w["p_value"] == pytest.approx(stats.ttest_ind([1.05, 1.2, 1.1], [1.0, 1.1, 1.2], equal_var=False).pvalue)
+
+
+def test_finished_runs_are_reused_and_a_new_candidate_trains_alone(corpus, tmp_path, monkeypatch):
+    import train
+
+    calls = []
+    real_run = train.run
+
+    def counting_run(cfg, *args, **kwargs):
+        calls.append(cfg["out_dir"])
+        return real_run(cfg, *args, **kwargs)
+
+    monkeypatch.setattr(train, "run", counting_run)
+    fast = dict(TRAIN, max_steps=8, eval_every=4)
+    two = [{"name": "half_a", "tokens": str(corpus["half_a"])}, {"name": "half_b", "tokens": str(corpus["half_b"])}]
+    spec = write_spec(tmp_path / "reuse.yaml", two, corpus, train=fast, seeds=2)
+    out = tmp_path / "out"
+    first = run_compare(spec, out, log=None)
+    assert len(calls) == 4
+    again = run_compare(spec, out, log=None)
+    assert len(calls) == 4
+    assert all(r["reused"] for c in again["candidates"].values() for r in c["runs"])
+    assert again["candidates"]["half_a"]["overall"] == first["candidates"]["half_a"]["overall"]
+
+    # a third candidate, built by `curate mix` from the clean corpus: only its two seeds train
+    mix = tmp_path / "mix.yaml"
+    mix.write_text(yaml.safe_dump({"name": "clean-mix", "seed": 0, "token_budget": 60000, "val_fraction": 0.0,
+                                   "sources": [{"name": "clean", "tokens": str(corpus["clean"]), "weight": 1.0}]}))
+    write_spec(spec, two + [{"name": "mixed", "mix": "mix.yaml"}], corpus, train=fast, seeds=2)
+    third = run_compare(spec, out, log=None)
+    assert len(calls) == 6
+    assert all(str(out / "runs") in c for c in calls[4:])
+    assert (out / "candidates" / "mixed" / "mix" / "train" / "manifest.json").is_file()
+    assert [r["reused"] for r in third["candidates"]["mixed"]["runs"]] == [False, False]
+    assert len(third["pairwise"]) == 3
+    assert len(list((out / "runs").iterdir())) == 6
+    run_compare(spec, out, log=None)
+    assert len(calls) == 6
+
+
+def test_spec_errors_name_the_key(corpus, tmp_path):
+    cands = [{"name": "a", "tokens": str(corpus["half_a"])}, {"name": "b", "tokens": str(corpus["half_b"])}]
+    bad = write_spec(tmp_path / "bad.yaml", cands, corpus, sedes=[0, 1])
+    with pytest.raises(ConfigError, match=r"bad\.yaml: sedes: unknown key"):
+        load_spec(bad)
+    typo = write_spec(tmp_path / "typo.yaml", cands, corpus, train=dict(TRAIN, lrr=0.1))
+    with pytest.raises(ConfigError, match=r"typo\.yaml: train: unknown key 'lrr'"):
+        load_spec(typo)
+    reserved = write_spec(tmp_path / "seed.yaml", cands, corpus, train=dict(TRAIN, seed=3))
+    with pytest.raises(ConfigError, match=r"train\.seed: set by compare"):
+        load_spec(reserved)
+    missing = write_spec(tmp_path / "missing.yaml", cands[:1] + [{"name": "b", "tokens": "nowhere"}], corpus)
+    with pytest.raises(ConfigError, match=r"candidates\[1\] \(b\)\.tokens: .* not a token directory"):
+        load_spec(missing)
+    one = write_spec(tmp_path / "one.yaml", cands[:1], corpus)
+    with pytest.raises(ConfigError, match="candidates: expected a list of two or more"):
+        load_spec(one)
