@@ -11,12 +11,13 @@ INPUT    ?=
 OUTPUT   ?= runs/pipeline
 WORKERS  ?= 2
 
-.PHONY: help install demo test lint pipeline report bench bench-train clean
+.PHONY: help install demo test lint pipeline report bench bench-train compare clean
 
 help:
 	@echo "make demo      run pipelines/fineweb.yaml on the shared crawl files, write runs/demo/report.html"
 	@echo "make test      run the test suite (pytest + ruff)"
 	@echo "make pipeline  PIPELINE=pipelines/fineweb.yaml INPUT='crawl/*.warc.gz' OUTPUT=runs/x [WORKERS=2]"
+	@echo "make compare   raw vs fineweb vs mix, ranked by held-out bits per byte of a tiny proxy model"
 	@echo "make bench     pipeline, MinHash, dedup and tokenization benchmarks against named baselines"
 	@echo "make bench-train  proxy-model training tokens/s (and MFU on a GPU)"
 
@@ -42,7 +43,12 @@ demo: $(STAMP)
 	$(BIN)/curate tokenize runs/prose --tokenizer '$(TOKENIZER)' --output runs/prose/tokens --overwrite
 	$(BIN)/curate tokenize runs/code --tokenizer '$(TOKENIZER)' --output runs/code/tokens --overwrite
 	$(BIN)/curate mix pipelines/demo-mix.yaml --output runs/mix --overwrite
-	@echo "report: runs/demo/report.html   tokens: runs/demo/tokens   mix: runs/mix (mix_report.json)"
+	$(BIN)/python -m curate.demo_compare --workers $(WORKERS) --output runs/compare
+	@echo "report: runs/demo/report.html   tokens: runs/demo/tokens   mix: runs/mix   compare: runs/compare/report.html"
+
+# raw extracted text vs pipelines/fineweb.yaml vs a web/prose/code mix, ranked by a tiny proxy model (~4 min on CPU)
+compare: $(STAMP)
+	$(BIN)/python -m curate.demo_compare --workers $(WORKERS) --output runs/compare
 
 pipeline: $(STAMP)
 	@test -n "$(INPUT)" || (echo "usage: make pipeline PIPELINE=pipelines/fineweb.yaml INPUT='crawl/*.warc.gz' OUTPUT=runs/x" && exit 2)

@@ -383,7 +383,7 @@ def _final_bpb(evals: dict) -> tuple[float, dict[str, float]]:
         for dname, dfig in fig.get("domains", {}).items():
             if dfig.get("bpb") is not None:
                 domains[dname if len(evals) == 1 else f"{ename}/{dname}"] = dfig["bpb"]
-    return nats / nbytes, domains
+    return nats / (math.log(2) * nbytes), domains
 
 
 def _curve(metrics: Path) -> list[list[float]]:

@@ -225,3 +225,14 @@ def test_spec_errors_name_the_key(corpus, tmp_path):
     one = write_spec(tmp_path / "one.yaml", cands[:1], corpus)
     with pytest.raises(ConfigError, match="candidates: expected a list of two or more"):
         load_spec(one)
+
+
+def test_overall_bpb_is_the_byte_weighted_mean_of_the_eval_sets():
+    from curate.compare import _final_bpb
+
+    overall, domains = _final_bpb({
+        "a": {"bpb": 2.0, "bytes": 100, "domains": {"web": {"bpb": 2.0}}},
+        "b": {"bpb": 4.0, "bytes": 300, "domains": {"code": {"bpb": 4.0}}},
+    })
+    assert abs(overall - 3.5) < 1e-12
+    assert domains == {"a/web": 2.0, "b/code": 4.0}
