@@ -56,7 +56,7 @@ FORMAT = "curate-compare/1"
 TOP_KEYS = ("name", "candidates", "eval", "model", "train", "seeds", "alpha", "test")
 TESTS = ("welch", "paired")
 TEST_NAMES = {"welch": "Welch's t-tests across seeds", "paired": "paired t-tests across seeds (runs paired by seed)"}
-CANDIDATE_KEYS = ("name", "tokens", "mix")
+CANDIDATE_KEYS = ("name", "tokens", "mix", "pipeline", "input")
 RESERVED_TRAIN_KEYS = ("train", "eval", "out_dir", "model", "seed", "resume", "stop_at_step")
 # trainer keys that do not change what is learned: left out of the run hash
 UNHASHED_KEYS = ("out_dir", "resume", "log_every", "checkpoint_every", "threads", "debug_batches")
@@ -68,10 +68,11 @@ DEFAULT_SEEDS = (0, 1, 2)
 @dataclass
 class Candidate:
     name: str
-    kind: str  # "tokens" | "mix"
+    kind: str  # "tokens" | "mix" | "pipeline"
     source: str  # as written in the file
-    path: Path  # the token dir, or the mix file
+    path: Path  # the token dir, the mix file, or the pipeline file
     tokenizer_sha256: str = ""
+    inputs: tuple[str, ...] = ()  # a pipeline candidate's crawl files
 
 
 @dataclass
@@ -143,9 +144,12 @@ def parse_spec(data: Any, path: str, base: Path) -> CompareSpec:
         if any(c.name == cname for c in candidates):
             raise ConfigError(f"{where}.name: '{cname}' is used twice")
         where = f"{path}: candidates[{i}] ({cname})"
-        if ("tokens" in entry) == ("mix" in entry):
-            raise ConfigError(f"{where}: give exactly one of 'tokens' (a token directory) or 'mix' (a mix file)")
-        if "tokens" in entry:
+        if sum(k in entry for k in ("tokens", "mix", "pipeline")) != 1:
+            raise ConfigError(f"{where}: give exactly one of 'tokens' (a token directory), 'mix' (a mix file) or "
+                              f"'pipeline' (a pipeline YAML with a tokenize stage, plus 'input')")
+        if "pipeline" in entry:
+            candidates.append(_pipeline_candidate(cname, entry, base, where))
+        elif "tokens" in entry:
             tdir = _token_dir(entry["tokens"], base, f"{where}.tokens")
             sha = read_manifest(tdir)["tokenizer"]["sha256"]
             candidates.append(Candidate(cname, "tokens", entry["tokens"], tdir, sha))
@@ -266,6 +270,50 @@ def config_hash(cfg: dict) -> str:
     return _sha256(json.dumps(keyed, sort_keys=True, separators=(",", ":"), default=str).encode())
 
 
+def _pipeline_candidate(cname: str, entry: dict, base: Path, where: str) -> Candidate:
+    """`pipeline: YAML` + `input: [files or globs]`: the pipeline must end in a tokenize stage (its tokenizer is the
+    candidate's); relative paths resolve against the compare file's folder."""
+    from curate import config
+    from curate.settings import expand
+    from curate.tokens import file_sha256
+
+    value, inputs = entry["pipeline"], entry.get("input")
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{where}.pipeline: expected a pipeline YAML file, got {value!r}")
+    if isinstance(inputs, str):
+        inputs = [inputs]
+    if not isinstance(inputs, list) or not inputs or not all(isinstance(i, str) and i for i in inputs):
+        raise ConfigError(f"{where}.input: expected the crawl files (paths or globs) the pipeline reads")
+    path = (base / value).resolve()
+    pspec = config.load(path)
+    tokenize = [s for s in pspec.stages if s.kind == "tokenize"]
+    if not tokenize:
+        raise ConfigError(f"{where}.pipeline: {path} has no tokenize stage, so it makes no token shards")
+    resolved = tuple(i if "://" in i or Path(expand(i)).is_absolute() else str(base / expand(i)) for i in inputs)
+    sha = file_sha256(expand(tokenize[-1].params["tokenizer"]))
+    return Candidate(cname, "pipeline", value, path, sha, resolved)
+
+
+def _build_pipeline(cand: Candidate, out: Path, log) -> Path:
+    """A pipeline candidate's tokens/; rerun only when the pipeline file or its input files changed."""
+    from curate import config
+    from curate.pipeline import RunOptions, expand_inputs, run
+
+    files = expand_inputs(list(cand.inputs))
+    key = _sha256(cand.path.read_bytes() + json.dumps(
+        [(f, Path(f).stat().st_size if Path(f).exists() else None) for f in files]).encode())
+    root = out / "candidates" / cand.name
+    run_dir, stamp = root / "run", root / "run.sha256"
+    if (run_dir / "stats.json").is_file() and stamp.is_file() and stamp.read_text().strip() == key:
+        return run_dir / "tokens"
+    log(f"compare: running pipeline candidate {cand.name}: {cand.path}")
+    root.mkdir(parents=True, exist_ok=True)
+    stamp.unlink(missing_ok=True)
+    run(config.load(cand.path), RunOptions(inputs=files, output=run_dir, overwrite=True, progress=False))
+    stamp.write_text(key + "\n")
+    return run_dir / "tokens"
+
+
 def _build_mix(cand: Candidate, out: Path, log) -> Path:
     """A mix candidate's train/ dir; rebuilt only when the mix file or its sources' manifests changed."""
     from curate import mix
@@ -333,7 +381,8 @@ def run_compare(spec_path: str | Path, out_dir: str | Path, overwrite: bool = Fa
 
     runs: dict[str, list[dict]] = {}
     for cand in spec.candidates:
-        train_dir = cand.path if cand.kind == "tokens" else _build_mix(cand, out, log)
+        build = {"tokens": lambda c, o, lg: c.path, "mix": _build_mix, "pipeline": _build_pipeline}[cand.kind]
+        train_dir = build(cand, out, log)
         runs[cand.name] = []
         for seed in spec.seeds:
             cfg = _trainer_config(spec, str(train_dir), seed, str(out / "runs" / "pending"))

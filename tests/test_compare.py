@@ -236,3 +236,24 @@ def test_overall_bpb_is_the_byte_weighted_mean_of_the_eval_sets():
     })
     assert abs(overall - 3.5) < 1e-12
     assert domains == {"a/web": 2.0, "b/code": 4.0}
+
+
+def test_a_pipeline_candidate_is_built_then_reused(corpus, bpe, data, tmp_path):
+    from curate.compare import run_compare
+
+    pipeline = tmp_path / "web.yaml"
+    pipeline.write_text(f"reader: warc\nstages:\n  - extract\n  - tokenize: {{tokenizer: '{bpe}'}}\n")
+    warcs = [str(data / "warc" / n) for n in ("wget-sample-0000.warc.gz", "wget-sample-0001.warc.gz")]
+    spec = write_spec(tmp_path / "pipe.yaml", [{"name": "clean", "tokens": str(corpus["clean"])},
+                                               {"name": "web", "pipeline": str(pipeline), "input": warcs}],
+                      corpus, seeds=[0, 1])
+    messages: list[str] = []
+    result = run_compare(spec, tmp_path / "out", log=messages.append)
+    run_dir = tmp_path / "out" / "candidates" / "web" / "run"
+    stats = json.loads((run_dir / "stats.json").read_text())
+    assert stats["conserved"] and stats["tokens"]["documents"] == stats["kept"] > 0
+    assert set(result["candidates"]) == {"clean", "web"}
+    assert any("running pipeline candidate web" in m for m in messages)
+    messages.clear()
+    run_compare(spec, tmp_path / "out", log=messages.append)
+    assert not any("running pipeline" in m or "training" in m for m in messages), messages
