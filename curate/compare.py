@@ -49,7 +49,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from curate.config import ConfigError, load_yaml
+from curate.config import ConfigError, check_top_level, load_yaml
 from curate.tokens import MANIFEST, read_manifest
 
 FORMAT = "curate-compare/1"
@@ -118,11 +118,7 @@ def load_spec(path: str | Path) -> CompareSpec:
 def parse_spec(data: Any, path: str, base: Path) -> CompareSpec:
     from curate import mix
 
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping with keys {', '.join(TOP_KEYS)}")
-    for key in data:
-        if key not in TOP_KEYS:
-            raise ConfigError(f"{path}: {key}: unknown key; allowed: {', '.join(TOP_KEYS)}")
+    check_top_level(data, TOP_KEYS, path)
     name = data.get("name")
     if name is not None and not isinstance(name, str):
         raise ConfigError(f"{path}: name: expected a string, got {name!r}")

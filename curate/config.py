@@ -279,13 +279,18 @@ def _validate_params(defn: StageDef, params: dict, where: str) -> dict:
     return out
 
 
+def check_top_level(data: Any, allowed: tuple[str, ...], path: str) -> None:
+    """A YAML document must be a mapping of known keys (pipelines, mixes and compare files alike)."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping with keys {', '.join(allowed)}")
+    for key in data:
+        if key not in allowed:
+            raise ConfigError(f"{path}: {key}: unknown key; allowed: {', '.join(allowed)}")
+
+
 def parse(data: Any, path: str = "<pipeline>") -> PipelineSpec:
     """Validate a loaded YAML document; raises ConfigError naming `path` and the key."""
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping with keys {', '.join(TOP_LEVEL_KEYS)}")
-    for key in data:
-        if key not in TOP_LEVEL_KEYS:
-            raise ConfigError(f"{path}: {key}: unknown key; allowed: {', '.join(TOP_LEVEL_KEYS)}")
+    check_top_level(data, TOP_LEVEL_KEYS, path)
     if "reader" not in data:
         raise ConfigError(f"{path}: reader: missing; allowed: {', '.join(READERS)}")
     kind, params = _stage_entry(data["reader"], f"{path}: reader")

@@ -75,7 +75,7 @@ import numpy as np
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from curate.config import ConfigError, load_yaml
+from curate.config import ConfigError, check_top_level, load_yaml
 from curate.pipeline import RunError
 from curate.tokens import DEFAULT_MAX_TOKENS_PER_SHARD, ShardWriter, TokenizerInfo, read_manifest
 
@@ -156,11 +156,7 @@ def load_spec(path: str | Path) -> MixSpec:
 
 def parse_spec(data: Any, path: str, base: Path) -> MixSpec:
     """Validate a loaded mix document; relative token paths resolve against `base`."""
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping with keys {', '.join(TOP_KEYS)}")
-    for key in data:
-        if key not in TOP_KEYS:
-            raise ConfigError(f"{path}: {key}: unknown key; allowed: {', '.join(TOP_KEYS)}")
+    check_top_level(data, TOP_KEYS, path)
     name = data.get("name")
     if name is not None and not isinstance(name, str):
         raise ConfigError(f"{path}: name: expected a string, got {name!r}")
