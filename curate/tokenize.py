@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -53,7 +53,8 @@ def iter_documents(files: list[Path], batch_size: int = 512) -> Iterator[tuple[s
             yield from zip(data["id"], data["text"], domains)
 
 
-def train_tokenizer(run_dirs: list[str | Path], vocab_size: int, output: str | Path, min_frequency: int = 2) -> Path:
+def train_bpe(texts: Iterable[str], vocab_size: int, output: str | Path, min_frequency: int = 2,
+              progress: bool = False) -> Path:
     """Byte-level BPE (GPT-2 style, no normalization: decoding gives back the exact text) with `<|endoftext|>`."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
@@ -67,14 +68,19 @@ def train_tokenizer(run_dirs: list[str | Path], vocab_size: int, output: str | P
         min_frequency=min_frequency,
         special_tokens=[EOS_TOKEN],
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=True,
+        show_progress=progress,
     )
-    texts = (text for _, text, _ in iter_documents(document_files(run_dirs)))
     tokenizer.train_from_iterator(texts, trainer=trainer)
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     tokenizer.save(str(output))
     return output
+
+
+def train_tokenizer(run_dirs: list[str | Path], vocab_size: int, output: str | Path, min_frequency: int = 2) -> Path:
+    """`curate tokenizer train`: a byte-level BPE on every document of the run folders."""
+    texts = (text for _, text, _ in iter_documents(document_files(run_dirs)))
+    return train_bpe(texts, vocab_size, output, min_frequency, progress=True)
 
 
 def tokenize_runs(run_dirs: list[str | Path], tokenizer_path: str | Path, out_dir: str | Path,

@@ -37,17 +37,9 @@ def shakespeare(data) -> list[str]:
 @pytest.fixture(scope="session")
 def bpe(tmp_path_factory, shakespeare) -> Path:
     """A small byte-level BPE (vocab 512, <|endoftext|>) trained on tinyshakespeare."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from curate.tokenize import train_bpe
 
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=512, special_tokens=["<|endoftext|>"],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
-    tok.train_from_iterator(shakespeare, trainer)
-    path = tmp_path_factory.mktemp("bpe") / "bpe-512.json"
-    tok.save(str(path))
-    return path
+    return train_bpe(shakespeare, 512, tmp_path_factory.mktemp("bpe") / "bpe-512.json", min_frequency=0)
 
 
 def make_tokens(out: Path, texts: list[str], tokenizer: Path, domain=None, max_tokens_per_shard=40_000) -> Path:
