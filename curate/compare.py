@@ -42,7 +42,6 @@ import hashlib
 import json
 import math
 import re
-import shutil
 import sys
 from dataclasses import dataclass
 from html import escape
@@ -340,7 +339,7 @@ def _finished(run_dir: Path) -> dict | None:
 
 
 def _prepare_output(out: Path, overwrite: bool) -> None:
-    from curate.pipeline import RunError
+    from curate.pipeline import RunError, remove_outputs
 
     if out.exists() and not out.is_dir():
         raise RunError(f"-o {out}: is a file, not a folder")
@@ -350,12 +349,7 @@ def _prepare_output(out: Path, overwrite: bool) -> None:
             raise RunError(f"-o {out}: holds files a compare does not write ({', '.join(foreign)}); "
                            "choose another folder")
         if overwrite:  # start over: no run is reused
-            for name in OUTPUTS:
-                target = out / name
-                if target.is_dir():
-                    shutil.rmtree(target)
-                elif target.exists():
-                    target.unlink()
+            remove_outputs(out, OUTPUTS)
     out.mkdir(parents=True, exist_ok=True)
 
 

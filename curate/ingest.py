@@ -38,7 +38,6 @@ import gzip
 import json
 import os
 import re
-import shutil
 import sys
 import sysconfig
 import time
@@ -52,7 +51,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from curate.pipeline import RunError
+from curate.pipeline import RUN_OUTPUTS, RunError, remove_outputs
 from curate.records import DOCUMENT_SCHEMA, REJECTED_SCHEMA
 from curate.stats import ConservationError, parquet_rows
 
@@ -65,7 +64,6 @@ _BATCH_BYTES = 32 * 1024 * 1024
 
 _JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz", ".json.gz")
 _STDLIB_SKIP_DIRS = {"site-packages", "dist-packages", "test", "tests", "idle_test", "__pycache__"}
-_RUN_NAMES = ("documents", "rejected", "logs", "staged", "dedup", "stats.json", "report.html", "report", "run.json")
 # A newline followed by one or more blank (whitespace-only) lines.
 _BLANK_LINES = re.compile(r"\r?\n(?:[ \t\f\v]*\r?\n)+")
 
@@ -344,12 +342,7 @@ def _prepare(out_dir: Path, overwrite: bool) -> None:
     if out_dir.exists() and any(out_dir.iterdir()):
         if not overwrite:
             raise RunError(f"output {out_dir}: is not empty; pass --overwrite or choose another folder")
-        for name in _RUN_NAMES:
-            target = out_dir / name
-            if target.is_dir():
-                shutil.rmtree(target)
-            elif target.exists():
-                target.unlink()
+        remove_outputs(out_dir, RUN_OUTPUTS)
     out_dir.mkdir(parents=True, exist_ok=True)
 
 

@@ -76,7 +76,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from curate.config import ConfigError, check_top_level, load_yaml
-from curate.pipeline import RunError
+from curate.pipeline import RunError, remove_outputs
 from curate.tokens import DEFAULT_MAX_TOKENS_PER_SHARD, ShardWriter, TokenizerInfo, read_manifest
 
 REPORT = "mix_report.json"
@@ -355,12 +355,7 @@ def _prepare_output(out: Path, overwrite: bool) -> None:
     if out.exists() and any(out.iterdir()):
         if not overwrite:
             raise RunError(f"-o {out}: is not empty; pass --overwrite or choose another folder")
-        for name in ("train", "val", TMP, REPORT):
-            target = out / name
-            if target.is_dir():
-                shutil.rmtree(target)
-            elif target.exists():
-                target.unlink()
+        remove_outputs(out, ("train", "val", TMP, REPORT))
         if any(out.iterdir()):
             left = ", ".join(sorted(p.name for p in out.iterdir()))
             raise RunError(f"-o {out}: holds files a mix does not write ({left}); choose another folder")

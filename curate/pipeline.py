@@ -39,6 +39,21 @@ class RunOptions:
 _SKIP_NAMES = ("README", "LICENSE", ".")
 
 
+# What a run folder holds (curate run and curate ingest write the same contract); --overwrite removes only these.
+RUN_OUTPUTS = ("documents", "rejected", "logs", "staged", "dedup", "tokens", "stats.json", "report.html", "report",
+               "run.json")
+
+
+def remove_outputs(folder: Path, names) -> None:
+    """Delete the named files and folders of an output folder, leaving anything else a user put there."""
+    for name in names:
+        target = Path(folder) / name
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
+
+
 def expand_inputs(patterns: list[str]) -> list[str]:
     """Paths, folders and globs (local or fsspec URLs) → files, in the order given; each pattern must match."""
     files: list[str] = []
@@ -126,13 +141,7 @@ def _prepare_output(output: Path, request: dict, overwrite: bool) -> bool:
     run_file = output / "run.json"
     if output.exists() and any(output.iterdir()):
         if overwrite:
-            for name in ("documents", "rejected", "logs", "staged", "dedup", "tokens", "stats.json", "report.html",
-                         "report", "run.json"):
-                target = output / name
-                if target.is_dir():
-                    shutil.rmtree(target)
-                elif target.exists():
-                    target.unlink()
+            remove_outputs(output, RUN_OUTPUTS)
         elif (output / "stats.json").exists():
             raise RunError(f"--output {output}: holds a finished run; pass --overwrite or choose another folder")
         elif run_file.exists() and json.loads(run_file.read_text()) == request:
