@@ -33,7 +33,6 @@ import argparse
 import gzip
 import json
 import os
-import platform
 import re
 import statistics
 import subprocess
@@ -167,28 +166,18 @@ def time_datatrove(texts: list[str]) -> dict:
 
 # -- reporting ------------------------------------------------------------------------------------------------------
 def machine() -> dict:
-    model = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    """bench_pipeline's machine record, plus what this benchmark's figures also depend on."""
     import datasketch
 
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_pipeline import machine as common
+
     return {
-        "cpu": model,
+        **common(),
         "nproc": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
         "numpy": np.__version__,
         "datasketch": datasketch.__version__,
-        "platform": platform.platform(),
         "load_avg_1m": os.getloadavg()[0],
-        "git_commit": subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True
-        ).stdout.strip(),
     }
 
 
