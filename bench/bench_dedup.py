@@ -76,8 +76,21 @@ def whole_dedup(paths: list[str], work: Path, workers: int, docs: int) -> dict:
     spec = work / "dedup.yaml"
     spec.write_text("reader: documents\nstages:\n  - dedup: {}\n")
     out = work / f"run-w{workers}"
-    cmd = [sys.executable, "-m", "curate", "run", str(spec), "--input", *paths, "--output", str(out),
-           "--workers", str(workers), "--overwrite", "--no-progress"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "curate",
+        "run",
+        str(spec),
+        "--input",
+        *paths,
+        "--output",
+        str(out),
+        "--workers",
+        str(workers),
+        "--overwrite",
+        "--no-progress",
+    ]
     sample = run_sampled(cmd, work / f"run-w{workers}.log")
     stats = json.loads((out / "stats.json").read_text())
     assert stats["input_records"] == docs, stats["input_records"]
@@ -114,9 +127,14 @@ def cluster_at_scale(work: Path, docs: int, tasks: int = 4, bands: int = 14) -> 
     per_task = np.array_split(np.arange(docs), tasks)
     for task, members in enumerate(per_task):
         with open(keys / f"{task:05d}.npz", "wb") as f:
-            np.savez(f, text=text[members], url=rng.integers(0, 2**63, len(members), dtype=np.uint64),
-                     has_url=np.ones(len(members), bool), id=ids[members],
-                     bands=np.zeros((len(members), 0), np.uint64))
+            np.savez(
+                f,
+                text=text[members],
+                url=rng.integers(0, 2**63, len(members), dtype=np.uint64),
+                has_url=np.ones(len(members), bool),
+                id=ids[members],
+                bands=np.zeros((len(members), 0), np.uint64),
+            )
         pq.write_table(pa.table({"id": [f"doc-{i:09d}" for i in members]}), staged / f"{task:05d}.parquet")
     near = rng.random(docs) < 0.15
     a = np.nonzero(near)[0]
@@ -124,8 +142,9 @@ def cluster_at_scale(work: Path, docs: int, tasks: int = 4, bands: int = 14) -> 
     for band in range(bands):  # a near pair shows up in most bands: the cluster step must cope with repeats
         keep = rng.random(len(a)) < 0.8
         np.save(pairs_dir / f"{band:03d}.npy", np.stack([a[keep], b[keep]], axis=1).astype(np.int64))
-    sample = run_sampled([sys.executable, "-c", CLUSTER_SCRIPT, str(work / "cluster"), str(staged)],
-                         work / "cluster.log")
+    sample = run_sampled(
+        [sys.executable, "-c", CLUSTER_SCRIPT, str(work / "cluster"), str(staged)], work / "cluster.log"
+    )
     summary = json.loads((work / "cluster" / "summary.json").read_text())
     return {
         "docs": docs,
@@ -151,14 +170,18 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nwhole dedup (documents reader + exact/URL/MinHash 14x8), {args.docs:,} documents of ~220 words:")
     print(f"{'workers':>7} {'wall s':>8} {'docs/s':>9} {'peak MiB':>9}  removed")
     for row in whole:
-        print(f"{row['workers']:>7} {row['wall_s']:>8} {row['docs_per_s']:>9} {row['peak_rss_mib']:>9}"
-              f"  {row['removed']}")
-    print(f"\ncluster step alone, {cluster['docs']:,} documents, {cluster['lsh_pairs']:,} LSH pairs: "
-          f"{cluster['wall_s']} s, peak {cluster['peak_rss_mib']} MiB "
-          f"({cluster['peak_rss_mib_per_million_docs']} MiB per million documents)")
+        print(
+            f"{row['workers']:>7} {row['wall_s']:>8} {row['docs_per_s']:>9} {row['peak_rss_mib']:>9}  {row['removed']}"
+        )
+    print(
+        f"\ncluster step alone, {cluster['docs']:,} documents, {cluster['lsh_pairs']:,} LSH pairs: "
+        f"{cluster['wall_s']} s, peak {cluster['peak_rss_mib']} MiB "
+        f"({cluster['peak_rss_mib_per_million_docs']} MiB per million documents)"
+    )
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "dedup.json").write_text(json.dumps({"machine": machine(), "whole": whole, "cluster": cluster,
-                                                    "peak_unit": MIB}, indent=2))
+    (RESULTS / "dedup.json").write_text(
+        json.dumps({"machine": machine(), "whole": whole, "cluster": cluster, "peak_unit": MIB}, indent=2)
+    )
     print(f"results: {RESULTS / 'dedup.json'}")
     return 0
 

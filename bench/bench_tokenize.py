@@ -105,8 +105,11 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "machine": machine(),
         "docs": len(rows),
-        "raw_encode_batch": {"seconds": round(raw_s, 3), "tokens": raw_tokens,
-                             "tokens_per_s": round(raw_tokens / raw_s)},
+        "raw_encode_batch": {
+            "seconds": round(raw_s, 3),
+            "tokens": raw_tokens,
+            "tokens_per_s": round(raw_tokens / raw_s),
+        },
         "curate_tokenize_1x": {**ours_1, "tokens_per_s": round(ours_1["tokens"] / ours_1["seconds"])},
         "curate_tokenize_10x": {**ours_10, "tokens_per_s": round(ours_10["tokens"] / ours_10["seconds"])},
     }
@@ -119,8 +122,10 @@ def main(argv: list[str] | None = None) -> int:
     labels = {"curate_tokenize_1x": "curate tokenize, 1x input", "curate_tokenize_10x": "curate tokenize, 10x input"}
     for key, label in labels.items():
         print(f"{label:32} {result[key]['tokens_per_s']:>12,} {result[key]['peak_rss_mib']:>9}")
-    print(f"throughput curate/raw: {ratio:.2f}x (goal >= 0.8x); peak memory 10x/1x input: "
-          f"{result['memory_growth_10x']:.2f}x (goal: flat)")
+    print(
+        f"throughput curate/raw: {ratio:.2f}x (goal >= 0.8x); peak memory 10x/1x input: "
+        f"{result['memory_growth_10x']:.2f}x (goal: flat)"
+    )
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "tokenize.json").write_text(json.dumps(result, indent=2))
     print(f"results: {RESULTS / 'tokenize.json'}")

@@ -33,14 +33,23 @@ from train.optim import make_optimizer  # noqa: E402
 def machine() -> dict:
     cpu = platform.processor()
     try:
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                   if line.startswith("model name"))
+        cpu = next(
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        )
     except (OSError, StopIteration):
         pass
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    return {"cpu": cpu, "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "python": platform.python_version(), "torch": torch.__version__, "platform": platform.platform(),
-            "git_commit": commit}
+    return {
+        "cpu": cpu,
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "platform": platform.platform(),
+        "git_commit": commit,
+    }
 
 
 def bench(cfg: ModelConfig, batch: int, steps: int, device, bf16: bool, compile_model: bool, warmup: int = 3) -> dict:
@@ -72,13 +81,23 @@ def bench(cfg: ModelConfig, batch: int, steps: int, device, bf16: bool, compile_
         torch.cuda.synchronize()
     seconds = time.perf_counter() - t0
     tokens_per_s = steps * batch * cfg.seq_len / seconds
-    out = {"shape": {**vars(cfg), "batch": batch}, "params": model.num_params(), "steps": steps,
-           "seconds": round(seconds, 3), "tokens_per_s": round(tokens_per_s, 1), "bf16": bf16,
-           "compiled": compile_model, "flops_per_token": model.flops_per_token()}
+    out = {
+        "shape": {**vars(cfg), "batch": batch},
+        "params": model.num_params(),
+        "steps": steps,
+        "seconds": round(seconds, 3),
+        "tokens_per_s": round(tokens_per_s, 1),
+        "bf16": bf16,
+        "compiled": compile_model,
+        "flops_per_token": model.flops_per_token(),
+    }
     peak = device_peak_flops(device)
     if peak:
-        out.update(device=torch.cuda.get_device_name(device), peak_bf16_flops=peak,
-                   mfu=round(tokens_per_s * model.flops_per_token() / peak, 4))
+        out.update(
+            device=torch.cuda.get_device_name(device),
+            peak_bf16_flops=peak,
+            mfu=round(tokens_per_s * model.flops_per_token() / peak, 4),
+        )
     return out
 
 

@@ -70,21 +70,37 @@ def _tokenizer_train(args: argparse.Namespace) -> int:
 def _tokenize(args: argparse.Namespace) -> int:
     from curate.tokenize import tokenize_runs
 
-    manifest = tokenize_runs(args.run_dirs, args.tokenizer, args.output, args.max_tokens_per_shard,
-                             overwrite=args.overwrite, progress=sys.stderr.isatty())
+    manifest = tokenize_runs(
+        args.run_dirs,
+        args.tokenizer,
+        args.output,
+        args.max_tokens_per_shard,
+        overwrite=args.overwrite,
+        progress=sys.stderr.isatty(),
+    )
     totals = manifest["totals"]
-    print(f"{totals['rows']:,} documents → {totals['tokens']:,} tokens in {len(manifest['shards'])} shard(s):"
-          f" {args.output}")
+    print(
+        f"{totals['rows']:,} documents → {totals['tokens']:,} tokens in {len(manifest['shards'])} shard(s):"
+        f" {args.output}"
+    )
     return 0
 
 
 def _ingest(args: argparse.Namespace) -> int:
     from curate.ingest import ingest
 
-    stats = ingest(args.sources, args.output, domain=args.domain, split=args.split, min_chars=args.min_chars,
-                   overwrite=args.overwrite)
-    print(f"{stats['input_records']:,} records → {stats['kept']:,} documents + {stats['rejected']:,} rejected"
-          f" ({', '.join(f'{d} {n:,}' for d, n in sorted(stats['domains'].items()))}): {args.output}")
+    stats = ingest(
+        args.sources,
+        args.output,
+        domain=args.domain,
+        split=args.split,
+        min_chars=args.min_chars,
+        overwrite=args.overwrite,
+    )
+    print(
+        f"{stats['input_records']:,} records → {stats['kept']:,} documents + {stats['rejected']:,} rejected"
+        f" ({', '.join(f'{d} {n:,}' for d, n in sorted(stats['domains'].items()))}): {args.output}"
+    )
     return 0
 
 
@@ -106,11 +122,15 @@ def _mix(args: argparse.Namespace) -> int:
     report = run_mix(args.spec, args.output, overwrite=args.overwrite)
     print(f"{'source':<12} {'requested':>9} {'achieved':>9} {'tokens':>12} {'epochs':>7}  capped")
     for name, s in report["sources"].items():
-        print(f"{name:<12} {s['requested_share']:>9.3f} {s['achieved_share']:>9.3f} {s['achieved_tokens']:>12,}"
-              f" {s['epochs']:>7.2f}  {'yes' if s['capped'] else ''}")
+        print(
+            f"{name:<12} {s['requested_share']:>9.3f} {s['achieved_share']:>9.3f} {s['achieved_tokens']:>12,}"
+            f" {s['epochs']:>7.2f}  {'yes' if s['capped'] else ''}"
+        )
     totals = report["totals"]
-    print(f"train: {totals['train_tokens']:,} tokens of a {totals['token_budget']:,} budget; val: "
-          f"{totals['val_tokens']:,} tokens ({totals['val_rows']:,} documents)")
+    print(
+        f"train: {totals['train_tokens']:,} tokens of a {totals['token_budget']:,} budget; val: "
+        f"{totals['val_tokens']:,} tokens ({totals['val_rows']:,} documents)"
+    )
     print(f"mix: {args.output}/train, {args.output}/val, {args.output}/mix_report.json")
     return 0
 
@@ -149,13 +169,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run_p.add_argument("pipeline", help="pipeline YAML, e.g. pipelines/fineweb.yaml")
     run_p.add_argument(
-        "--input", "-i", nargs="+", required=True, metavar="PATH_OR_GLOB",
+        "--input",
+        "-i",
+        nargs="+",
+        required=True,
+        metavar="PATH_OR_GLOB",
         help="crawl files: paths, folders, globs or fsspec URLs (s3://..., https://...); quote globs",
     )
     run_p.add_argument("--output", "-o", required=True, metavar="DIR", help="run folder (documents/, rejected/, ...)")
     run_p.add_argument("--workers", "-w", type=int, default=1, help="parallel worker processes (default 1)")
     run_p.add_argument(
-        "--limit", type=int, default=-1, metavar="N",
+        "--limit",
+        type=int,
+        default=-1,
+        metavar="N",
         help="read about N input records in total (split across tasks), for quick trials",
     )
     run_p.add_argument("--overwrite", action="store_true", help="replace a previous run in --output")
@@ -171,8 +198,10 @@ def build_parser() -> argparse.ArgumentParser:
     tok_p = sub.add_parser("tokenizer", help="train a byte-level BPE tokenizer on run folders")
     tok_sub = tok_p.add_subparsers(dest="tokenizer_command", metavar="ACTION", required=True)
     train_p = tok_sub.add_parser(
-        "train", help="byte-level BPE with <|endoftext|>", description="Train a byte-level BPE tokenizer.json "
-        "(tokenizers library, <|endoftext|> special token) on the documents of run folders."
+        "train",
+        help="byte-level BPE with <|endoftext|>",
+        description="Train a byte-level BPE tokenizer.json "
+        "(tokenizers library, <|endoftext|> special token) on the documents of run folders.",
     )
     train_p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="`curate run` / `curate ingest` outputs")
     train_p.add_argument("--vocab-size", type=int, required=True, metavar="N")
@@ -181,7 +210,8 @@ def build_parser() -> argparse.ArgumentParser:
     train_p.set_defaults(func=_tokenizer_train)
 
     tokenize_p = sub.add_parser(
-        "tokenize", help="documents of run folders → Parquet token shards",
+        "tokenize",
+        help="documents of run folders → Parquet token shards",
         description="Tokenize every document of run folders into TOKENS_DIR/shard-*.parquet + manifest.json "
         "(input_ids with EOS, num_tokens, num_bytes, doc_id, domain).",
     )
@@ -193,23 +223,31 @@ def build_parser() -> argparse.ArgumentParser:
     tokenize_p.set_defaults(func=_tokenize)
 
     ingest_p = sub.add_parser(
-        "ingest", help="text corpora (txt folder/zip, JSONL, the Python stdlib) → a documents run folder",
+        "ingest",
+        help="text corpora (txt folder/zip, JSONL, the Python stdlib) → a documents run folder",
         description="Turn text sources into OUTPUT/documents/*.parquet with a domain, like a `curate run` output. "
         "SOURCE: a folder or .zip of .txt files, a .txt file, a .jsonl[.gz] with a `text` field, or `stdlib` "
         "(the running Python's standard library, as code).",
     )
     ingest_p.add_argument("sources", nargs="+", metavar="SOURCE")
     ingest_p.add_argument("-o", "--output", required=True, metavar="DIR")
-    ingest_p.add_argument("--domain", help="domain of every document (default: code for stdlib, prose for text, "
-                          "the row's own or web for JSONL)")
-    ingest_p.add_argument("--split", choices=["file", "paragraph"], default="file",
-                          help="one document per file (default) or per blank-line-separated paragraph")
+    ingest_p.add_argument(
+        "--domain",
+        help="domain of every document (default: code for stdlib, prose for text, the row's own or web for JSONL)",
+    )
+    ingest_p.add_argument(
+        "--split",
+        choices=["file", "paragraph"],
+        default="file",
+        help="one document per file (default) or per blank-line-separated paragraph",
+    )
     ingest_p.add_argument("--min-chars", type=int, default=1, metavar="N")
     ingest_p.add_argument("--overwrite", action="store_true")
     ingest_p.set_defaults(func=_ingest)
 
     export_p = sub.add_parser(
-        "export", help="token shards → Megatron-LM indexed dataset or llm.c .bin shards",
+        "export",
+        help="token shards → Megatron-LM indexed dataset or llm.c .bin shards",
         description="Export a token directory for another trainer: megatron (.bin + .idx, MMIDIDX, one document "
         "per sequence) or llmc (llm.c / modded-nanogpt .bin: 256-int32 header, uint16 tokens).",
     )
@@ -220,7 +258,8 @@ def build_parser() -> argparse.ArgumentParser:
     export_p.set_defaults(func=_export)
 
     mix_p = sub.add_parser(
-        "mix", help="weighted mix of token directories → train/ + val/ shards and mix_report.json",
+        "mix",
+        help="weighted mix of token directories → train/ + val/ shards and mix_report.json",
         description="Mix token directories by weight within a token budget (per-source epoch caps, a seed, a "
         "held-out fraction by document). See pipelines/mix-example.yaml.",
     )
@@ -230,17 +269,24 @@ def build_parser() -> argparse.ArgumentParser:
     mix_p.set_defaults(func=_mix)
 
     train_p = sub.add_parser(
-        "train", help="train a proxy language model on token shards (= python -m train)",
+        "train",
+        help="train a proxy language model on token shards (= python -m train)",
         description="Train a small decoder-only LM on token shards and evaluate loss and bits per byte per domain. "
         "Same as `python -m train CONFIG.yaml`; for several GPUs: `torchrun --nproc_per_node N -m train CONFIG.yaml`.",
     )
     train_p.add_argument("config", metavar="CONFIG.yaml", help="e.g. pipelines/train-tiny.yaml")
-    train_p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                         help="override a top-level key, e.g. --set max_steps=100")
+    train_p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a top-level key, e.g. --set max_steps=100",
+    )
     train_p.set_defaults(func=_train)
 
     compare_p = sub.add_parser(
-        "compare", help="train the same proxy model on candidate data, rank them by held-out bits per byte",
+        "compare",
+        help="train the same proxy model on candidate data, rank them by held-out bits per byte",
         description="Train one proxy model config on every candidate (token dirs or mixes) with the same budget and "
         "seeds; report held-out bpb per candidate and domain with 95%% intervals, pairwise significance and the "
         "ranking. Finished runs are reused; an interrupted compare resumes. See pipelines/compare-example.yaml.",

@@ -88,9 +88,18 @@ class CompareSpec:
     tokenizer_sha256: str = ""
 
     def to_dict(self) -> dict:
-        return {"path": self.path, "name": self.name, "eval": self.eval, "model": self.model, "train": self.train,
-                "seeds": self.seeds, "alpha": self.alpha, "test": self.test, "tokenizer_sha256": self.tokenizer_sha256,
-                "candidates": [{"name": c.name, c.kind: c.source, "path": str(c.path)} for c in self.candidates]}
+        return {
+            "path": self.path,
+            "name": self.name,
+            "eval": self.eval,
+            "model": self.model,
+            "train": self.train,
+            "seeds": self.seeds,
+            "alpha": self.alpha,
+            "test": self.test,
+            "tokenizer_sha256": self.tokenizer_sha256,
+            "candidates": [{"name": c.name, c.kind: c.source, "path": str(c.path)} for c in self.candidates],
+        }
 
 
 # ---------------------------------------------------------------------------------------------------- the spec
@@ -140,8 +149,10 @@ def parse_spec(data: Any, path: str, base: Path) -> CompareSpec:
             raise ConfigError(f"{where}.name: '{cname}' is used twice")
         where = f"{path}: candidates[{i}] ({cname})"
         if sum(k in entry for k in ("tokens", "mix", "pipeline")) != 1:
-            raise ConfigError(f"{where}: give exactly one of 'tokens' (a token directory), 'mix' (a mix file) or "
-                              f"'pipeline' (a pipeline YAML with a tokenize stage, plus 'input')")
+            raise ConfigError(
+                f"{where}: give exactly one of 'tokens' (a token directory), 'mix' (a mix file) or "
+                f"'pipeline' (a pipeline YAML with a tokenize stage, plus 'input')"
+            )
         if "pipeline" in entry:
             candidates.append(_pipeline_candidate(cname, entry, base, where))
         elif "tokens" in entry:
@@ -171,12 +182,15 @@ def parse_spec(data: Any, path: str, base: Path) -> CompareSpec:
     for ename, d in evals.items():
         other = read_manifest(d)["tokenizer"]["sha256"]
         if other != sha:
-            raise ConfigError(f"{path}: eval.{ename}: tokenizer sha256 {other[:12]}… differs from eval.{first_eval}'s "
-                              f"{sha[:12]}…")
+            raise ConfigError(
+                f"{path}: eval.{ename}: tokenizer sha256 {other[:12]}… differs from eval.{first_eval}'s {sha[:12]}…"
+            )
     for i, cand in enumerate(candidates):
         if cand.tokenizer_sha256 != sha:
-            raise ConfigError(f"{path}: candidates[{i}] ({cand.name}): tokenizer sha256 {cand.tokenizer_sha256[:12]}… "
-                              f"differs from the eval set's {sha[:12]}…; every candidate must use the same tokenizer")
+            raise ConfigError(
+                f"{path}: candidates[{i}] ({cand.name}): tokenizer sha256 {cand.tokenizer_sha256[:12]}… "
+                f"differs from the eval set's {sha[:12]}…; every candidate must use the same tokenizer"
+            )
 
     model = data.get("model") or {}
     if not isinstance(model, dict):
@@ -193,8 +207,11 @@ def parse_spec(data: Any, path: str, base: Path) -> CompareSpec:
         if seeds < 1:
             raise ConfigError(f"{path}: seeds: expected a positive count or a list of integers, got {seeds!r}")
         seeds = list(range(seeds))
-    if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and not isinstance(s, bool)
-                                                             for s in seeds):
+    if (
+        not isinstance(seeds, list)
+        or not seeds
+        or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)
+    ):
         raise ConfigError(f"{path}: seeds: expected a list of integers (or a count), got {seeds!r}")
     if len(set(seeds)) != len(seeds):
         raise ConfigError(f"{path}: seeds: {seeds!r} repeats a seed")
@@ -205,8 +222,9 @@ def parse_spec(data: Any, path: str, base: Path) -> CompareSpec:
     test = data.get("test", "welch")
     if test not in TESTS:
         raise ConfigError(f"{path}: test: expected one of {', '.join(TESTS)}, got {test!r}")
-    spec = CompareSpec(path, name, candidates, evals, dict(model), dict(train_keys), list(seeds), float(alpha),
-                       test, sha)
+    spec = CompareSpec(
+        path, name, candidates, evals, dict(model), dict(train_keys), list(seeds), float(alpha), test, sha
+    )
     # the trainer validates its own keys; do it now, with a stand-in train dir, so a typo fails before any training
     _trainer_config(spec, str(Path(evals[first_eval])), seeds[0], "/nonexistent")
     return spec
@@ -217,8 +235,15 @@ def _trainer_config(spec: CompareSpec, train_dir: str, seed: int, out_dir: str) 
     from train.config import ConfigError as TrainConfigError
     from train.config import load_config
 
-    raw = {"device": "auto", **spec.train, "model": spec.model, "train": [train_dir], "eval": dict(spec.eval),
-           "out_dir": out_dir, "seed": seed}
+    raw = {
+        "device": "auto",
+        **spec.train,
+        "model": spec.model,
+        "train": [train_dir],
+        "eval": dict(spec.eval),
+        "out_dir": out_dir,
+        "seed": seed,
+    }
     try:
         cfg = load_config(raw)
     except TrainConfigError as err:
@@ -295,8 +320,10 @@ def _build_pipeline(cand: Candidate, out: Path, log) -> Path:
     from curate.pipeline import RunOptions, expand_inputs, run
 
     files = expand_inputs(list(cand.inputs))
-    key = _sha256(cand.path.read_bytes() + json.dumps(
-        [(f, Path(f).stat().st_size if Path(f).exists() else None) for f in files]).encode())
+    key = _sha256(
+        cand.path.read_bytes()
+        + json.dumps([(f, Path(f).stat().st_size if Path(f).exists() else None) for f in files]).encode()
+    )
     root = out / "candidates" / cand.name
     run_dir, stamp = root / "run", root / "run.sha256"
     if (run_dir / "stats.json").is_file() and stamp.is_file() and stamp.read_text().strip() == key:
@@ -346,8 +373,9 @@ def _prepare_output(out: Path, overwrite: bool) -> None:
     if out.is_dir():
         foreign = sorted(p.name for p in out.iterdir() if p.name not in OUTPUTS)
         if foreign:
-            raise RunError(f"-o {out}: holds files a compare does not write ({', '.join(foreign)}); "
-                           "choose another folder")
+            raise RunError(
+                f"-o {out}: holds files a compare does not write ({', '.join(foreign)}); choose another folder"
+            )
         if overwrite:  # start over: no run is reused
             remove_outputs(out, OUTPUTS)
     out.mkdir(parents=True, exist_ok=True)
@@ -391,9 +419,18 @@ def run_compare(spec_path: str | Path, out_dir: str | Path, overwrite: bool = Fa
             else:
                 log(f"compare: reusing {cand.name} seed {seed} (runs/{digest[:12]}…)")
             overall, domains = _final_bpb(summary["eval"])
-            runs[cand.name].append({"seed": seed, "hash": digest, "dir": str(run_dir.relative_to(out)),
-                                    "train_dir": str(train_dir), "reused": reused, "bpb": overall,
-                                    "domains": domains, "curve": _curve(run_dir / "metrics.jsonl")})
+            runs[cand.name].append(
+                {
+                    "seed": seed,
+                    "hash": digest,
+                    "dir": str(run_dir.relative_to(out)),
+                    "train_dir": str(train_dir),
+                    "reused": reused,
+                    "bpb": overall,
+                    "domains": domains,
+                    "curve": _curve(run_dir / "metrics.jsonl"),
+                }
+            )
 
     result = analyse(spec, runs)
     result["out_dir"] = str(out)
@@ -450,8 +487,15 @@ def describe(values: list[float]) -> dict:
         ci = [mean - half, mean + half]
     else:
         ci = None
-    return {"n": n, "mean": mean, "std": std, "ci95": ci, "min": min(values), "max": max(values),
-            "values": list(values)}
+    return {
+        "n": n,
+        "mean": mean,
+        "std": std,
+        "ci95": ci,
+        "min": min(values),
+        "max": max(values),
+        "values": list(values),
+    }
 
 
 def paired_test(a: list[float], b: list[float]) -> dict:
@@ -462,8 +506,15 @@ def paired_test(a: list[float], b: list[float]) -> dict:
 
     diffs = [y - x for x, y in zip(a, b)]
     d = describe(diffs)
-    out = {"n": d["n"], "diff_mean": d["mean"], "diff_std": d["std"], "diff_ci95": d["ci95"], "t": None,
-           "p_value": None, "test": "paired t-test (by seed)"}
+    out = {
+        "n": d["n"],
+        "diff_mean": d["mean"],
+        "diff_std": d["std"],
+        "diff_ci95": d["ci95"],
+        "t": None,
+        "p_value": None,
+        "test": "paired t-test (by seed)",
+    }
     if d["n"] < 2:
         out["test"] = "none (one seed)"
     elif d["std"] == 0.0:
@@ -483,8 +534,15 @@ def welch_test(a: list[float], b: list[float]) -> dict:
 
     da, db = describe(a), describe(b)
     diff = db["mean"] - da["mean"]
-    out = {"n": min(da["n"], db["n"]), "diff_mean": diff, "diff_std": None, "diff_ci95": None, "t": None,
-           "p_value": None, "test": "Welch t-test"}
+    out = {
+        "n": min(da["n"], db["n"]),
+        "diff_mean": diff,
+        "diff_std": None,
+        "diff_ci95": None,
+        "t": None,
+        "p_value": None,
+        "test": "Welch t-test",
+    }
     if da["n"] < 2 or db["n"] < 2:
         out["test"] = "none (one seed)"
         return out
@@ -496,7 +554,7 @@ def welch_test(a: list[float], b: list[float]) -> dict:
         out["diff_ci95"] = [diff, diff]
         out["test"] = "Welch t-test; zero variance in both candidates"
         return out
-    df = (va + vb) ** 2 / (va ** 2 / (da["n"] - 1) + vb ** 2 / (db["n"] - 1))
+    df = (va + vb) ** 2 / (va**2 / (da["n"] - 1) + vb**2 / (db["n"] - 1))
     t = diff / se
     half = float(stats.t.ppf(0.975, df)) * se
     out.update(t=t, df=df, p_value=float(2 * stats.t.sf(abs(t), df)), diff_ci95=[diff - half, diff + half])
@@ -534,13 +592,14 @@ def analyse(spec: CompareSpec, runs: dict[str, list[dict]]) -> dict:
         rs = runs[name]
         per[name] = {
             "overall": describe([r["bpb"] for r in rs]),
-            "domains": {d: describe([r["domains"][d] for r in rs]) for d in domain_names
-                        if all(d in r["domains"] for r in rs)},
+            "domains": {
+                d: describe([r["domains"][d] for r in rs]) for d in domain_names if all(d in r["domains"] for r in rs)
+            },
         }
     order = sorted(names, key=lambda n: (per[n]["overall"]["mean"], names.index(n)))
     pairs = []
     for i, a in enumerate(order):
-        for b in order[i + 1:]:
+        for b in order[i + 1 :]:
             by_seed_a = {r["seed"]: r["bpb"] for r in runs[a]}
             by_seed_b = {r["seed"]: r["bpb"] for r in runs[b]}
             seeds = [s for s in spec.seeds if s in by_seed_a and s in by_seed_b]
@@ -552,11 +611,15 @@ def analyse(spec: CompareSpec, runs: dict[str, list[dict]]) -> dict:
         pair["p_holm"] = p_holm
         pair["significant"] = p_holm is not None and p_holm < spec.alpha
         if pair["significant"]:
-            pair["verdict"] = (f"{pair['a']} is better than {pair['b']}: {_fmt(pair['diff_mean'])} bpb lower "
-                               f"(Holm-adjusted p = {_fmt_p(p_holm)})")
+            pair["verdict"] = (
+                f"{pair['a']} is better than {pair['b']}: {_fmt(pair['diff_mean'])} bpb lower "
+                f"(Holm-adjusted p = {_fmt_p(p_holm)})"
+            )
         else:
-            pair["verdict"] = (f"no significant difference between {pair['a']} and {pair['b']} "
-                               f"(difference {_fmt(pair['diff_mean'])} bpb, Holm-adjusted p = {_fmt_p(p_holm)})")
+            pair["verdict"] = (
+                f"no significant difference between {pair['a']} and {pair['b']} "
+                f"(difference {_fmt(pair['diff_mean'])} bpb, Holm-adjusted p = {_fmt_p(p_holm)})"
+            )
     lookup = {(p["a"], p["b"]): p for p in pairs}
 
     ranking, rank = [], 1
@@ -564,20 +627,34 @@ def analyse(spec: CompareSpec, runs: dict[str, list[dict]]) -> dict:
         if i and lookup[(order[i - 1], name)]["significant"]:
             rank = i + 1
         stats_ = per[name]["overall"]
-        ranking.append({"rank": rank, "candidate": name, "bpb_mean": stats_["mean"], "bpb_std": stats_["std"],
-                        "bpb_ci95": stats_["ci95"]})
+        ranking.append(
+            {
+                "rank": rank,
+                "candidate": name,
+                "bpb_mean": stats_["mean"],
+                "bpb_std": stats_["std"],
+                "bpb_ci95": stats_["ci95"],
+            }
+        )
     verdicts = [lookup[(order[i - 1], order[i])]["verdict"] for i in range(1, len(order))]
     if all(r["rank"] == 1 for r in ranking):
         summary = f"no significant difference between {', '.join(order)} (alpha {spec.alpha}, {len(spec.seeds)} seeds)"
     else:
         best = [r["candidate"] for r in ranking if r["rank"] == 1]
-        summary = (f"best: {', '.join(best)} ({_fmt(per[best[0]]['overall']['mean'])} bpb); "
-                   + "; ".join(verdicts))
+        summary = f"best: {', '.join(best)} ({_fmt(per[best[0]]['overall']['mean'])} bpb); " + "; ".join(verdicts)
     return {
-        "format": FORMAT, "metric": "held-out bits per byte (lower is better)", "spec": spec.to_dict(),
-        "alpha": spec.alpha, "test": spec.test, "seeds": spec.seeds, "domains": domain_names,
+        "format": FORMAT,
+        "metric": "held-out bits per byte (lower is better)",
+        "spec": spec.to_dict(),
+        "alpha": spec.alpha,
+        "test": spec.test,
+        "seeds": spec.seeds,
+        "domains": domain_names,
         "candidates": {name: {**per[name], "runs": runs[name]} for name in names},
-        "pairwise": pairs, "ranking": ranking, "verdicts": verdicts, "summary": summary,
+        "pairwise": pairs,
+        "ranking": ranking,
+        "verdicts": verdicts,
+        "summary": summary,
     }
 
 
@@ -607,7 +684,7 @@ def plot_curves(runs: dict[str, list[dict]], path: Path) -> None:
         if not tokens:
             continue
         values = np.array([[c[t] for t in tokens] for c in curves])
-        line, = ax.plot(tokens, values.mean(axis=0), marker="o", markersize=3, label=f"{name} ({len(curves)} seeds)")
+        (line,) = ax.plot(tokens, values.mean(axis=0), marker="o", markersize=3, label=f"{name} ({len(curves)} seeds)")
         ax.fill_between(tokens, values.min(axis=0), values.max(axis=0), color=line.get_color(), alpha=0.2)
     ax.set_xlabel("training tokens")
     ax.set_ylabel("held-out bits per byte")
@@ -647,9 +724,11 @@ def plot_domains(result: dict, path: Path) -> None:
     plt.close(fig)
 
 
-STYLE = ("body{font-family:system-ui,sans-serif;margin:2em;max-width:75em}table{border-collapse:collapse;margin:1em 0}"
-         "td,th{border:1px solid #ccc;padding:.3em .6em;text-align:right}th{background:#f3f3f3}"
-         "td:first-child,th:first-child{text-align:left}.sig{color:#060}.ns{color:#a60}img{max-width:100%}")
+STYLE = (
+    "body{font-family:system-ui,sans-serif;margin:2em;max-width:75em}table{border-collapse:collapse;margin:1em 0}"
+    "td,th{border:1px solid #ccc;padding:.3em .6em;text-align:right}th{background:#f3f3f3}"
+    "td:first-child,th:first-child{text-align:left}.sig{color:#060}.ns{color:#a60}img{max-width:100%}"
+)
 
 
 def _ci(stats_: dict) -> str:
@@ -669,8 +748,11 @@ def write_report(result: dict, path: Path) -> None:
         cells = []
         for g in groups:
             s = cand["overall"] if g == "overall" else cand["domains"].get(g)
-            cells.append("<td>—</td>" if s is None else
-                         f"<td>{s['mean']:.4f} ± {s['std']:.4f}<br><small>{e(_ci(s))}</small></td>")
+            cells.append(
+                "<td>—</td>"
+                if s is None
+                else f"<td>{s['mean']:.4f} ± {s['std']:.4f}<br><small>{e(_ci(s))}</small></td>"
+            )
         rows.append(f"<tr><td>{r['rank']}. {e(r['candidate'])}</td>{''.join(cells)}</tr>")
     pair_rows = []
     for p in result["pairwise"]:
@@ -680,12 +762,15 @@ def write_report(result: dict, path: Path) -> None:
         pair_rows.append(
             f"<tr><td>{e(p['a'])} vs {e(p['b'])}</td><td>{e(_fmt(p['diff_mean']))}</td><td>{e(ci_text)}</td>"
             f"<td>{e(_fmt_p(p['p_value']))}</td><td>{e(_fmt_p(p['p_holm']))}</td>"
-            f"<td class=\"{cls}\">{'yes' if p['significant'] else 'no'}</td><td>{e(p['verdict'])}</td></tr>")
+            f'<td class="{cls}">{"yes" if p["significant"] else "no"}</td><td>{e(p["verdict"])}</td></tr>'
+        )
     runs_rows = []
     for name, cand in result["candidates"].items():
         for r in cand["runs"]:
-            runs_rows.append(f"<tr><td>{e(name)}</td><td>{r['seed']}</td><td>{r['bpb']:.4f}</td>"
-                             f"<td>{'yes' if r['reused'] else 'no'}</td><td>{e(r['dir'])}</td></tr>")
+            runs_rows.append(
+                f"<tr><td>{e(name)}</td><td>{r['seed']}</td><td>{r['bpb']:.4f}</td>"
+                f"<td>{'yes' if r['reused'] else 'no'}</td><td>{e(r['dir'])}</td></tr>"
+            )
     parts = [
         f"<h1>{e(title)}</h1>",
         f"<p><b>{e(result['summary'])}</b></p>",
@@ -698,11 +783,15 @@ def write_report(result: dict, path: Path) -> None:
         "<h2>Pairwise differences</h2><p>difference = b − a in bpb (positive: a is better).</p>",
         "<table><tr><th>a vs b</th><th>mean diff</th><th>95% CI</th><th>p</th><th>p (Holm)</th>"
         f"<th>significant</th><th>verdict</th></tr>{''.join(pair_rows)}</table>",
-        "<h2>Loss curves</h2>", '<img src="loss_curves.png" alt="eval bpb vs training tokens">',
-        "<h2>Per domain</h2>", '<img src="domain_bpb.png" alt="bpb per domain">',
+        "<h2>Loss curves</h2>",
+        '<img src="loss_curves.png" alt="eval bpb vs training tokens">',
+        "<h2>Per domain</h2>",
+        '<img src="domain_bpb.png" alt="bpb per domain">',
         "<h2>Runs</h2><table><tr><th>candidate</th><th>seed</th><th>bpb</th><th>reused</th><th>run dir</th></tr>"
         f"{''.join(runs_rows)}</table>",
     ]
-    html = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{e(title)}</title>'
-            f"<style>{STYLE}</style></head><body>\n" + "\n".join(parts) + "\n</body></html>\n")
+    html = (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{e(title)}</title>'
+        f"<style>{STYLE}</style></head><body>\n" + "\n".join(parts) + "\n</body></html>\n"
+    )
     path.write_text(html, encoding="utf-8")

@@ -252,7 +252,7 @@ def _stage_entry(entry, where: str) -> tuple[str, dict]:
     if isinstance(entry, str):
         return entry, {}
     if isinstance(entry, dict) and len(entry) == 1:
-        (kind, params), = entry.items()
+        ((kind, params),) = entry.items()
         if params is None:
             params = {}
         if not isinstance(params, dict):

@@ -128,33 +128,72 @@ def build(data: Path, work: Path, seed: int = 0, workers: int = 2) -> Path:
     for name, spec in (("raw", raw), ("fineweb", fineweb)):
         path = work / f"{name}.yaml"
         path.write_text(yaml.safe_dump(spec, sort_keys=False))
-        _curate("run", str(path), "--input", *inputs, "--output", str(work / name), "--workers", str(workers),
-                "--overwrite", "--no-progress")
+        _curate(
+            "run",
+            str(path),
+            "--input",
+            *inputs,
+            "--output",
+            str(work / name),
+            "--workers",
+            str(workers),
+            "--overwrite",
+            "--no-progress",
+        )
 
     # one small BPE for every candidate and the held-out set (a 50k vocabulary would make the tiny proxy's output
     # layer most of its cost on a CPU), trained on all candidates' training text, none of the held-out text
     tokenizer = str(work / "tokenizer.json")
-    _curate("tokenizer", "train", str(work / "raw"), str(work / "prose"), str(work / "code"),
-            "--vocab-size", str(VOCAB), "-o", tokenizer)
+    _curate(
+        "tokenizer",
+        "train",
+        str(work / "raw"),
+        str(work / "prose"),
+        str(work / "code"),
+        "--vocab-size",
+        str(VOCAB),
+        "-o",
+        tokenizer,
+    )
     for name in ("eval", "prose", "code", "raw", "fineweb"):
-        _curate("tokenize", str(work / name), "--tokenizer", tokenizer, "-o", str(work / name / "tokens"),
-                "--overwrite")
+        _curate(
+            "tokenize", str(work / name), "--tokenizer", tokenizer, "-o", str(work / name / "tokens"), "--overwrite"
+        )
 
-    mix = {"name": "fineweb-prose-code", "seed": seed, "token_budget": 400_000, "val_fraction": 0.0,
-           "max_epochs": 4, "sources": [
-               {"name": "web", "tokens": "fineweb/tokens", "weight": 0.5},
-               {"name": "prose", "tokens": "prose/tokens", "weight": 0.3},
-               {"name": "code", "tokens": "code/tokens", "weight": 0.2}]}
+    mix = {
+        "name": "fineweb-prose-code",
+        "seed": seed,
+        "token_budget": 400_000,
+        "val_fraction": 0.0,
+        "max_epochs": 4,
+        "sources": [
+            {"name": "web", "tokens": "fineweb/tokens", "weight": 0.5},
+            {"name": "prose", "tokens": "prose/tokens", "weight": 0.3},
+            {"name": "code", "tokens": "code/tokens", "weight": 0.2},
+        ],
+    }
     (work / "mix.yaml").write_text(yaml.safe_dump(mix, sort_keys=False))
     compare = {
         "name": "raw-vs-fineweb-vs-mix",
-        "candidates": [{"name": "raw", "tokens": "raw/tokens"}, {"name": "fineweb", "tokens": "fineweb/tokens"},
-                       {"name": "mix", "mix": "mix.yaml"}],
+        "candidates": [
+            {"name": "raw", "tokens": "raw/tokens"},
+            {"name": "fineweb", "tokens": "fineweb/tokens"},
+            {"name": "mix", "mix": "mix.yaml"},
+        ],
         "eval": {"heldout": "eval/tokens"},
         "model": {"d_model": 64, "n_layers": 2, "n_heads": 4},
         "seeds": [0, 1, 2],
-        "train": {"seq_len": 128, "micro_batch": 16, "batch_tokens": 4096, "tokens": 300_000, "lr": 0.003,
-                  "warmup_fraction": 0.05, "eval_every": 25, "eval_tokens": 200_000, "device": "cpu"},
+        "train": {
+            "seq_len": 128,
+            "micro_batch": 16,
+            "batch_tokens": 4096,
+            "tokens": 300_000,
+            "lr": 0.003,
+            "warmup_fraction": 0.05,
+            "eval_every": 25,
+            "eval_tokens": 200_000,
+            "device": "cpu",
+        },
     }
     spec_path = work / "compare.yaml"
     spec_path.write_text(yaml.safe_dump(compare, sort_keys=False))
@@ -162,8 +201,9 @@ def build(data: Path, work: Path, seed: int = 0, workers: int = 2) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m curate.demo_compare", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m curate.demo_compare", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--data", default=expand("${CURATE_DATA}"))
     parser.add_argument("--work", default="runs/compare-data")
     parser.add_argument("-o", "--output", default="runs/compare")

@@ -41,8 +41,14 @@ FORMATS = ("megatron", "llmc")
 MEGATRON_INDEX_HEADER = b"MMIDIDX\x00\x00"
 MEGATRON_VERSION = 1
 MEGATRON_DTYPE_CODES = {
-    np.dtype(np.uint8): 1, np.dtype(np.int8): 2, np.dtype(np.int16): 3, np.dtype(np.int32): 4,
-    np.dtype(np.int64): 5, np.dtype(np.float64): 6, np.dtype(np.float32): 7, np.dtype(np.uint16): 8,
+    np.dtype(np.uint8): 1,
+    np.dtype(np.int8): 2,
+    np.dtype(np.int16): 3,
+    np.dtype(np.int32): 4,
+    np.dtype(np.int64): 5,
+    np.dtype(np.float64): 6,
+    np.dtype(np.float32): 7,
+    np.dtype(np.uint16): 8,
 }
 MEGATRON_UINT16_BELOW = 65_500  # Megatron's DType.optimal_dtype: uint16 for a cardinality under this, else int32
 
@@ -61,8 +67,9 @@ def megatron_dtype(vocab_size: int) -> np.dtype:
     return np.dtype(np.uint16) if vocab_size < MEGATRON_UINT16_BELOW else np.dtype(np.int32)
 
 
-def export(tokens_dir: str | Path, fmt: str, out_dir: str | Path, prefix: str = "data",
-           max_tokens_per_file: int = 100_000_000) -> list[Path]:
+def export(
+    tokens_dir: str | Path, fmt: str, out_dir: str | Path, prefix: str = "data", max_tokens_per_file: int = 100_000_000
+) -> list[Path]:
     """Write the token directory `tokens_dir` to `out_dir` in format `fmt` (megatron or llmc); the files written.
 
     `max_tokens_per_file` applies to llmc only (Megatron's .bin is one file; Megatron blends several prefixes).
@@ -82,11 +89,15 @@ def export(tokens_dir: str | Path, fmt: str, out_dir: str | Path, prefix: str = 
         out.mkdir(parents=True, exist_ok=True)
         return _export_megatron(tokens_dir, manifest, out, prefix, vocab_size)
     if vocab_size > LLMC_MAX_VOCAB:
-        raise ValueError(f"{tokens_dir}: vocabulary of {vocab_size:,} tokens is too large for llm.c's uint16 tokens "
-                         f"(at most {LLMC_MAX_VOCAB:,}); use --format megatron")
+        raise ValueError(
+            f"{tokens_dir}: vocabulary of {vocab_size:,} tokens is too large for llm.c's uint16 tokens "
+            f"(at most {LLMC_MAX_VOCAB:,}); use --format megatron"
+        )
     if not 0 < max_tokens_per_file <= LLMC_MAX_TOKENS_PER_FILE:
-        raise ValueError(f"max_tokens_per_file must be between 1 and {LLMC_MAX_TOKENS_PER_FILE:,} "
-                         f"(llm.c's header holds the count as an int32), not {max_tokens_per_file}")
+        raise ValueError(
+            f"max_tokens_per_file must be between 1 and {LLMC_MAX_TOKENS_PER_FILE:,} "
+            f"(llm.c's header holds the count as an int32), not {max_tokens_per_file}"
+        )
     out.mkdir(parents=True, exist_ok=True)
     return _export_llmc(tokens_dir, manifest, out, prefix, vocab_size, max_tokens_per_file)
 
@@ -105,8 +116,10 @@ def _batches(tokens_dir: Path, manifest: dict, vocab_size: int) -> Iterator[tupl
             lengths = pc.list_value_length(column).to_numpy().astype(np.int64)
             tokens = column.flatten().to_numpy()
             if tokens.size and (int(tokens.min()) < 0 or int(tokens.max()) >= vocab_size):
-                raise ValueError(f"{path}: token ids outside 0..{vocab_size - 1} (the manifest's vocab_size "
-                                 f"{vocab_size}); the shards do not match their tokenizer")
+                raise ValueError(
+                    f"{path}: token ids outside 0..{vocab_size - 1} (the manifest's vocab_size "
+                    f"{vocab_size}); the shards do not match their tokenizer"
+                )
             yield tokens, lengths
 
 
@@ -114,8 +127,9 @@ def _check_totals(tokens_dir: Path, manifest: dict, rows: int, tokens: int) -> N
     totals = manifest.get("totals", {})
     expected = (totals.get("rows", rows), totals.get("tokens", tokens))
     if (rows, tokens) != expected:
-        raise ValueError(f"{tokens_dir}: read {rows} rows / {tokens} tokens but the manifest says "
-                         f"{expected[0]} / {expected[1]}")
+        raise ValueError(
+            f"{tokens_dir}: read {rows} rows / {tokens} tokens but the manifest says {expected[0]} / {expected[1]}"
+        )
 
 
 def _tmp(path: Path) -> Path:
@@ -193,8 +207,9 @@ class _LlmcFile:
         _tmp(self.path).unlink(missing_ok=True)
 
 
-def _export_llmc(tokens_dir: Path, manifest: dict, out: Path, prefix: str, vocab_size: int,
-                 max_tokens: int) -> list[Path]:
+def _export_llmc(
+    tokens_dir: Path, manifest: dict, out: Path, prefix: str, vocab_size: int, max_tokens: int
+) -> list[Path]:
     written: list[Path] = []
     current: _LlmcFile | None = None
     rows = total_tokens = 0

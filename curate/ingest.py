@@ -146,8 +146,11 @@ def _text_files(root: Path) -> list[Path]:
 
 
 def _stdlib_files(root: Path) -> list[Path]:
-    return _walk(root, lambda n: n.endswith(".py") and not n.startswith("."),
-                 lambda d: d in _STDLIB_SKIP_DIRS or d.startswith("."))
+    return _walk(
+        root,
+        lambda n: n.endswith(".py") and not n.startswith("."),
+        lambda d: d in _STDLIB_SKIP_DIRS or d.startswith("."),
+    )
 
 
 def _zip_members(zf: zipfile.ZipFile) -> list[str]:
@@ -189,8 +192,14 @@ def _file_records(src: Source, data: bytes, member: str, source: str, domain: st
     """One text file's records: the file, or its paragraphs."""
     text, problem = _decode(data)
     if text is None:
-        yield Record(stable_id(src.name, member, src.split, 0), data.decode("utf-8", "replace"), source, domain,
-                     reason="not_utf8", detail=problem)
+        yield Record(
+            stable_id(src.name, member, src.split, 0),
+            data.decode("utf-8", "replace"),
+            source,
+            domain,
+            reason="not_utf8",
+            detail=problem,
+        )
         return
     if src.split == "file":
         yield Record(stable_id(src.name, member, "file", 0), text, source, domain)
@@ -204,8 +213,9 @@ def _file_records(src: Source, data: bytes, member: str, source: str, domain: st
 
 def _read_error(src: Source, member: str, index: int, source: str, domain: str, err: Exception) -> Record:
     detail = f"{type(err).__name__}: {err}"[:1000]
-    return Record(stable_id(src.name, member, "read_error", index), "", source, domain, reason="read_error",
-                  detail=detail)
+    return Record(
+        stable_id(src.name, member, "read_error", index), "", source, domain, reason="read_error", detail=detail
+    )
 
 
 def _records(src: Source, domain: str | None, bar) -> Iterator[Record]:
@@ -267,20 +277,37 @@ def _jsonl_record(src: Source, line: bytes, number: int, domain: str | None) -> 
     fallback_id = stable_id(src.name, "", "line", number)
     text, problem = _decode(line)
     if text is None:
-        return Record(fallback_id, line.decode("utf-8", "replace"), src.given, domain or DEFAULT_DOMAINS["jsonl"],
-                      reason="not_utf8", detail=f"line {number + 1}: {problem}")
+        return Record(
+            fallback_id,
+            line.decode("utf-8", "replace"),
+            src.given,
+            domain or DEFAULT_DOMAINS["jsonl"],
+            reason="not_utf8",
+            detail=f"line {number + 1}: {problem}",
+        )
     try:
         row = json.loads(text)
     except ValueError as err:
         row, problem = None, f"line {number + 1}: {err}"
     if not isinstance(row, dict):
-        return Record(fallback_id, text, src.given, domain or DEFAULT_DOMAINS["jsonl"], reason="bad_json",
-                      detail=problem or f"line {number + 1}: a JSON {type(row).__name__}, not an object")
+        return Record(
+            fallback_id,
+            text,
+            src.given,
+            domain or DEFAULT_DOMAINS["jsonl"],
+            reason="bad_json",
+            detail=problem or f"line {number + 1}: a JSON {type(row).__name__}, not an object",
+        )
     own_domain = row.get("domain") if isinstance(row.get("domain"), str) and row.get("domain") else None
     url = row.get("url") if isinstance(row.get("url"), str) else None
     doc_id = row.get("id")
-    record = Record(fallback_id if doc_id is None or doc_id == "" else str(doc_id), "", src.given,
-                    domain or own_domain or DEFAULT_DOMAINS["jsonl"], url=url)
+    record = Record(
+        fallback_id if doc_id is None or doc_id == "" else str(doc_id),
+        "",
+        src.given,
+        domain or own_domain or DEFAULT_DOMAINS["jsonl"],
+        url=url,
+    )
     value = row.get("text")
     if isinstance(value, str):
         record.text = value
@@ -346,9 +373,16 @@ def _prepare(out_dir: Path, overwrite: bool) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
 
 
-def ingest(sources: list[str], out_dir: str | Path, domain: str | None = None, split: str = "file",
-           min_chars: int = 1, overwrite: bool = False, progress: bool | None = None,
-           max_file_bytes: int = MAX_FILE_BYTES) -> dict:
+def ingest(
+    sources: list[str],
+    out_dir: str | Path,
+    domain: str | None = None,
+    split: str = "file",
+    min_chars: int = 1,
+    overwrite: bool = False,
+    progress: bool | None = None,
+    max_file_bytes: int = MAX_FILE_BYTES,
+) -> dict:
     """Turn text sources into a run folder of documents; returns the stats (also written to stats.json).
 
     Raises RunError for bad arguments, a missing or unknown source, or a non-empty out_dir without overwrite
@@ -371,8 +405,13 @@ def ingest(sources: list[str], out_dir: str | Path, domain: str | None = None, s
     resolved = [classify(s, split) for s in sources]
     out_dir = Path(out_dir)
     _prepare(out_dir, overwrite)
-    request = {"command": "ingest", "sources": [s.given for s in resolved], "domain": domain, "split": split,
-               "min_chars": min_chars}
+    request = {
+        "command": "ingest",
+        "sources": [s.given for s in resolved],
+        "domain": domain,
+        "split": split,
+        "min_chars": min_chars,
+    }
     (out_dir / "run.json").write_text(json.dumps(request, indent=2))
 
     documents = _Shards(out_dir / "documents", "", DOCUMENT_SCHEMA, max_file_bytes)
@@ -386,9 +425,16 @@ def ingest(sources: list[str], out_dir: str | Path, domain: str | None = None, s
                 bar.set_postfix_str(src.given[-40:], refresh=False)
                 for record in _records(src, domain, bar):
                     _judge(record, min_chars)
-                    row = {"id": record.id, "text": record.text, "url": record.url, "language": None,
-                           "language_score": None, "source": record.source, "crawl_date": None,
-                           "domain": record.domain}
+                    row = {
+                        "id": record.id,
+                        "text": record.text,
+                        "url": record.url,
+                        "language": None,
+                        "language_score": None,
+                        "source": record.source,
+                        "crawl_date": None,
+                        "domain": record.domain,
+                    }
                     src.counts["records"] += 1
                     if record.reason is None:
                         documents.add(row)
@@ -405,8 +451,9 @@ def ingest(sources: list[str], out_dir: str | Path, domain: str | None = None, s
     return _finish(out_dir, resolved, request, reasons, domains, time.perf_counter() - started)
 
 
-def _finish(out_dir: Path, resolved: list[Source], request: dict, reasons: Counter, domains: Counter,
-            seconds: float) -> dict:
+def _finish(
+    out_dir: Path, resolved: list[Source], request: dict, reasons: Counter, domains: Counter, seconds: float
+) -> dict:
     input_records = sum(s.counts["records"] for s in resolved)
     counted_kept = sum(s.counts["kept"] for s in resolved)
     kept, rejected = sum(parquet_rows(out_dir / "documents").values()), sum(parquet_rows(out_dir / "rejected").values())
@@ -420,8 +467,15 @@ def _finish(out_dir: Path, resolved: list[Source], request: dict, reasons: Count
         "pipeline": None,
         "inputs": request["sources"],
         "ingested_from": [
-            {"source": s.given, "kind": s.kind, "split": s.split, "files": s.counts["files"],
-             "records": s.counts["records"], "kept": s.counts["kept"], "rejected": s.counts["rejected"]}
+            {
+                "source": s.given,
+                "kind": s.kind,
+                "split": s.split,
+                "files": s.counts["files"],
+                "records": s.counts["records"],
+                "kept": s.counts["kept"],
+                "rejected": s.counts["rejected"],
+            }
             for s in resolved
         ],
         "domain": request["domain"],
@@ -436,8 +490,15 @@ def _finish(out_dir: Path, resolved: list[Source], request: dict, reasons: Count
         "rejected": rejected,
         "conserved": not problems,
         "problems": problems,
-        "stages": [{"stage": STAGE, "in": input_records, "out": counted_kept, "dropped": dict(sorted(reasons.items())),
-                    "seconds": round(seconds, 3)}],
+        "stages": [
+            {
+                "stage": STAGE,
+                "in": input_records,
+                "out": counted_kept,
+                "dropped": dict(sorted(reasons.items())),
+                "seconds": round(seconds, 3),
+            }
+        ],
         "rejected_rows_by_stage": {STAGE: rejected} if rejected else {},
         "domains": dict(sorted(domains.items())),
         "word_splitter": None,

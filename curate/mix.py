@@ -97,8 +97,13 @@ class SourceSpec:
     manifest: dict = field(compare=False, repr=False, default_factory=dict)
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "tokens": self.tokens, "weight": self.weight,
-                "domains": list(self.domains) if self.domains is not None else None, "max_epochs": self.max_epochs}
+        return {
+            "name": self.name,
+            "tokens": self.tokens,
+            "weight": self.weight,
+            "domains": list(self.domains) if self.domains is not None else None,
+            "max_epochs": self.max_epochs,
+        }
 
 
 @dataclass(frozen=True)
@@ -114,10 +119,16 @@ class MixSpec:
     tokenizer: TokenizerInfo
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "seed": self.seed, "token_budget": self.token_budget,
-                "val_fraction": self.val_fraction, "max_epochs": self.max_epochs,
-                "max_tokens_per_shard": self.max_tokens_per_shard, "tokenizer_sha256": self.tokenizer.sha256,
-                "sources": [s.to_dict() for s in self.sources]}
+        return {
+            "name": self.name,
+            "seed": self.seed,
+            "token_budget": self.token_budget,
+            "val_fraction": self.val_fraction,
+            "max_epochs": self.max_epochs,
+            "max_tokens_per_shard": self.max_tokens_per_shard,
+            "tokenizer_sha256": self.tokenizer.sha256,
+            "sources": [s.to_dict() for s in self.sources],
+        }
 
 
 # ---------------------------------------------------------------------------------------------------- the spec
@@ -171,8 +182,9 @@ def parse_spec(data: Any, path: str, base: Path) -> MixSpec:
         raise ConfigError(f"{path}: val_fraction: expected a number with 0 <= x < 1, got {val_fraction!r}")
     default_epochs = _epochs(data.get("max_epochs", 4), f"{path}: max_epochs")
     max_shard = data.get("max_tokens_per_shard")
-    max_shard = DEFAULT_MAX_TOKENS_PER_SHARD if max_shard is None else _positive_int(
-        max_shard, f"{path}: max_tokens_per_shard")
+    max_shard = (
+        DEFAULT_MAX_TOKENS_PER_SHARD if max_shard is None else _positive_int(max_shard, f"{path}: max_tokens_per_shard")
+    )
 
     raw_sources = data.get("sources")
     if not isinstance(raw_sources, list) or not raw_sources:
@@ -199,32 +211,38 @@ def parse_spec(data: Any, path: str, base: Path) -> MixSpec:
         weight = _positive_number(entry["weight"], f"{where}.weight")
         domains = entry.get("domains")
         if domains is not None:
-            if (not isinstance(domains, list) or not domains
-                    or not all(isinstance(d, str) and d for d in domains)):
+            if not isinstance(domains, list) or not domains or not all(isinstance(d, str) and d for d in domains):
                 raise ConfigError(f"{where}.domains: expected a non-empty list of domain names, got {domains!r}")
             domains = tuple(sorted(set(domains)))
-        epochs = default_epochs if entry.get("max_epochs") is None else _epochs(
-            entry["max_epochs"], f"{where}.max_epochs")
+        epochs = (
+            default_epochs if entry.get("max_epochs") is None else _epochs(entry["max_epochs"], f"{where}.max_epochs")
+        )
         src_path = (base / tokens).resolve()
         try:
             manifest = read_manifest(src_path)
         except FileNotFoundError:
-            raise ConfigError(f"{where}.tokens: no manifest.json in {src_path} "
-                              "(not a token directory made by curate)") from None
+            raise ConfigError(
+                f"{where}.tokens: no manifest.json in {src_path} (not a token directory made by curate)"
+            ) from None
         except (OSError, ValueError) as err:
             raise ConfigError(f"{where}.tokens: {src_path}: unreadable manifest: {err}") from None
         if domains is not None:
             present = manifest.get("totals", {}).get("domains", {})
             missing = [d for d in domains if d not in present]
             if missing:
-                raise ConfigError(f"{where}.domains: {', '.join(missing)} not in {tokens} "
-                                  f"(it has: {', '.join(sorted(present)) or 'none'})")
+                raise ConfigError(
+                    f"{where}.domains: {', '.join(missing)} not in {tokens} "
+                    f"(it has: {', '.join(sorted(present)) or 'none'})"
+                )
         source = SourceSpec(src_name, tokens, src_path, weight, domains, epochs, manifest)
         for j, other in enumerate(sources):
-            if other.path == src_path and (other.domains is None or domains is None
-                                           or set(other.domains) & set(domains)):
-                raise ConfigError(f"{where}.domains: overlaps sources[{j}] ({other.name}), which reads the same "
-                                  "documents from the same token directory; give them disjoint domain filters")
+            if other.path == src_path and (
+                other.domains is None or domains is None or set(other.domains) & set(domains)
+            ):
+                raise ConfigError(
+                    f"{where}.domains: overlaps sources[{j}] ({other.name}), which reads the same "
+                    "documents from the same token directory; give them disjoint domain filters"
+                )
         sources.append(source)
 
     first = sources[0]
@@ -232,11 +250,12 @@ def parse_spec(data: Any, path: str, base: Path) -> MixSpec:
     for i, source in enumerate(sources[1:], 1):
         sha = source.manifest["tokenizer"]["sha256"]
         if sha != tokenizer.sha256:
-            raise ConfigError(f"{path}: sources[{i}].tokens: source {source.name!r} was tokenized with tokenizer "
-                              f"sha256 {sha[:12]}…, source {first.name!r} with {tokenizer.sha256[:12]}…; "
-                              "all sources must share one tokenizer")
-    return MixSpec(path, name, seed, budget, float(val_fraction), default_epochs, max_shard, tuple(sources),
-                   tokenizer)
+            raise ConfigError(
+                f"{path}: sources[{i}].tokens: source {source.name!r} was tokenized with tokenizer "
+                f"sha256 {sha[:12]}…, source {first.name!r} with {tokenizer.sha256[:12]}…; "
+                "all sources must share one tokenizer"
+            )
+    return MixSpec(path, name, seed, budget, float(val_fraction), default_epochs, max_shard, tuple(sources), tokenizer)
 
 
 # ---------------------------------------------------------------------------------------------------- planning
@@ -279,7 +298,7 @@ def _plan_source(source: SourceSpec, seed: int, val_fraction: float, domains: di
             names = [d if d is not None else "other" for d in chunk.dictionary.to_pylist()]
             lookup = np.array([domains.setdefault(d, len(domains)) for d in names] or [0], dtype=np.int32)
             idx = chunk.indices.to_numpy(zero_copy_only=False)
-            codes[start:start + len(chunk)] = lookup[idx.astype(np.int64)]
+            codes[start : start + len(chunk)] = lookup[idx.astype(np.int64)]
             start += len(chunk)
         keep = np.ones(n, dtype=bool)
         if source.domains is not None:
@@ -300,8 +319,14 @@ def _plan_source(source: SourceSpec, seed: int, val_fraction: float, domains: di
         parts["nbytes"].append(table.column("num_bytes").to_numpy().astype(np.int64)[train])
         parts["domain"].append(codes[train])
         parts["id_len"].append(pc.binary_length(table.column("doc_id")).to_numpy().astype(np.int64)[train])
-    dtypes = {"shard": np.int32, "row": np.int64, "tokens": np.int64, "nbytes": np.int64, "domain": np.int32,
-              "id_len": np.int64}
+    dtypes = {
+        "shard": np.int32,
+        "row": np.int64,
+        "tokens": np.int64,
+        "nbytes": np.int64,
+        "domain": np.int32,
+        "id_len": np.int64,
+    }
     arrays = {k: np.concatenate(v) if v else np.zeros(0, dtype=dtypes[k]) for k, v in parts.items()}
     return _Pool(val_rows=val_rows, val_tokens=val_tokens, **arrays)
 
@@ -385,8 +410,16 @@ def _write_val(spec: MixSpec, pools: list[_Pool], writer: ShardWriter) -> None:
                     writer.write(rec["input_ids"], rec["num_bytes"], rec["doc_id"], rec["domain"])
 
 
-def _scatter(spec: MixSpec, pools: list[_Pool], out_src: np.ndarray, out_idx: np.ndarray, tok_off: np.ndarray,
-             id_off: np.ndarray, tok_file: Path, id_file: Path) -> None:
+def _scatter(
+    spec: MixSpec,
+    pools: list[_Pool],
+    out_src: np.ndarray,
+    out_idx: np.ndarray,
+    tok_off: np.ndarray,
+    id_off: np.ndarray,
+    tok_file: Path,
+    id_file: Path,
+) -> None:
     """Write every training row's tokens and doc_id at its final offset, reading each input row group once."""
     with open(tok_file, "r+b", buffering=0) as ftok, open(id_file, "r+b", buffering=0) as fid:
         for s, (source, pool) in enumerate(zip(spec.sources, pools)):
@@ -415,16 +448,26 @@ def _scatter(spec: MixSpec, pools: list[_Pool], out_src: np.ndarray, out_idx: np
                     for p, r, i in zip(pos_k[lo:hi], row_k[lo:hi] - bounds[g], idx_k[lo:hi]):
                         a, b = int(offsets[r]), int(offsets[r + 1])
                         if b - a != pool.tokens[i]:
-                            raise RunError(f"{source.path / source.manifest['shards'][int(k)]['file']}: row {r} "
-                                           f"has {b - a} tokens, num_tokens says {pool.tokens[i]}")
+                            raise RunError(
+                                f"{source.path / source.manifest['shards'][int(k)]['file']}: row {r} "
+                                f"has {b - a} tokens, num_tokens says {pool.tokens[i]}"
+                            )
                         ftok.seek(int(tok_off[p]) * 4)
                         ftok.write(values[a:b].astype("<i4", copy=False).tobytes())
                         fid.seek(int(id_off[p]))
                         fid.write(doc_ids[r].encode("utf-8"))
 
 
-def _write_train(writer: ShardWriter, out_src: np.ndarray, out_idx: np.ndarray, pools: list[_Pool],
-                 domain_names: list[str], offsets: tuple[np.ndarray, ...], tok_file: Path, id_file: Path) -> None:
+def _write_train(
+    writer: ShardWriter,
+    out_src: np.ndarray,
+    out_idx: np.ndarray,
+    pools: list[_Pool],
+    domain_names: list[str],
+    offsets: tuple[np.ndarray, ...],
+    tok_file: Path,
+    id_file: Path,
+) -> None:
     """Read the temporary files front to back in bounded chunks and write the rows in their final order."""
     n = len(out_src)
     tok_off, lengths, id_off, id_lengths = offsets
@@ -445,8 +488,12 @@ def _write_train(writer: ShardWriter, out_src: np.ndarray, out_idx: np.ndarray, 
                 i = out_idx[p]
                 a = int(tok_off[p]) - t0
                 b = int(id_off[p]) - i0
-                writer.write(tokens[a:a + lengths[p]].tolist(), int(pool.nbytes[i]),
-                             id_bytes[b:b + id_lengths[p]].decode("utf-8"), domain_names[pool.domain[i]])
+                writer.write(
+                    tokens[a : a + lengths[p]].tolist(),
+                    int(pool.nbytes[i]),
+                    id_bytes[b : b + id_lengths[p]].decode("utf-8"),
+                    domain_names[pool.domain[i]],
+                )
             start = stop
 
 
@@ -499,8 +546,16 @@ def run_mix(spec_path: str | Path, out_dir: str | Path, overwrite: bool = False)
                 f.truncate(size)
         _scatter(spec, pools, out_src, out_idx, tok_off, id_off, tok_file, id_file)
         with ShardWriter(out / "train", spec.tokenizer, spec.max_tokens_per_shard) as train_writer:
-            _write_train(train_writer, out_src, out_idx, pools, domain_names, (tok_off, lengths, id_off, id_lengths),
-                         tok_file, id_file)
+            _write_train(
+                train_writer,
+                out_src,
+                out_idx,
+                pools,
+                domain_names,
+                (tok_off, lengths, id_off, id_lengths),
+                tok_file,
+                id_file,
+            )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     train_manifest = read_manifest(out / "train")
@@ -510,8 +565,16 @@ def run_mix(spec_path: str | Path, out_dir: str | Path, overwrite: bool = False)
     return report
 
 
-def _report(spec: MixSpec, pools: list[_Pool], selections: list[np.ndarray], capped: list[bool],
-            targets: list[int], domain_names: list[str], train: dict, val: dict) -> dict:
+def _report(
+    spec: MixSpec,
+    pools: list[_Pool],
+    selections: list[np.ndarray],
+    capped: list[bool],
+    targets: list[int],
+    domain_names: list[str],
+    train: dict,
+    val: dict,
+) -> dict:
     achieved_total = train["totals"]["tokens"]
     weight_total = sum(s.weight for s in spec.sources)
     sources = {}
@@ -540,8 +603,11 @@ def _report(spec: MixSpec, pools: list[_Pool], selections: list[np.ndarray], cap
             "val_tokens": pool.val_tokens,
         }
     domains = {
-        name: {"achieved_tokens": counts["tokens"], "rows": counts["rows"],
-               "achieved_share": _share(counts["tokens"], achieved_total)}
+        name: {
+            "achieved_tokens": counts["tokens"],
+            "rows": counts["rows"],
+            "achieved_share": _share(counts["tokens"], achieved_total),
+        }
         for name, counts in train["totals"]["domains"].items()
     }
     train_docs = sum(len(p.tokens) for p in pools)
@@ -552,7 +618,7 @@ def _report(spec: MixSpec, pools: list[_Pool], selections: list[np.ndarray], cap
         "seed": spec.seed,
         "spec": spec.to_dict(),
         "shortfall_policy": "not redistributed: a capped source's missing tokens are left out, so the training "
-                            "set is smaller than the budget and shares are of the achieved total",
+        "set is smaller than the budget and shares are of the achieved total",
         "sources": sources,
         "domains": domains,
         "totals": {

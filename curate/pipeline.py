@@ -40,8 +40,18 @@ _SKIP_NAMES = ("README", "LICENSE", ".")
 
 
 # What a run folder holds (curate run and curate ingest write the same contract); --overwrite removes only these.
-RUN_OUTPUTS = ("documents", "rejected", "logs", "staged", "dedup", "tokens", "stats.json", "report.html", "report",
-               "run.json")
+RUN_OUTPUTS = (
+    "documents",
+    "rejected",
+    "logs",
+    "staged",
+    "dedup",
+    "tokens",
+    "stats.json",
+    "report.html",
+    "report",
+    "run.json",
+)
 
 
 def remove_outputs(folder: Path, names) -> None:
@@ -119,8 +129,9 @@ def build_phases(
     dedup = stages[split].build()
     workdir, staged = str(output / "dedup"), str(output / "staged")
     phases = [
-        Phase("filter", steps + [DedupKeys(workdir, dedup), DocumentWriter(staged)], tasks,
-              roles + [(name, "time"), None]),
+        Phase(
+            "filter", steps + [DedupKeys(workdir, dedup), DocumentWriter(staged)], tasks, roles + [(name, "time"), None]
+        ),
     ]
     if dedup.near:
         phases.append(Phase("buckets", [LSHBuckets(workdir, dedup.bands)], min(dedup.bands, tasks), [(name, "time")]))

@@ -53,8 +53,9 @@ def iter_documents(files: list[Path], batch_size: int = 512) -> Iterator[tuple[s
             yield from zip(data["id"], data["text"], domains)
 
 
-def train_bpe(texts: Iterable[str], vocab_size: int, output: str | Path, min_frequency: int = 2,
-              progress: bool = False) -> Path:
+def train_bpe(
+    texts: Iterable[str], vocab_size: int, output: str | Path, min_frequency: int = 2, progress: bool = False
+) -> Path:
     """Byte-level BPE (GPT-2 style, no normalization: decoding gives back the exact text) with `<|endoftext|>`."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
@@ -83,9 +84,14 @@ def train_tokenizer(run_dirs: list[str | Path], vocab_size: int, output: str | P
     return train_bpe(texts, vocab_size, output, min_frequency, progress=True)
 
 
-def tokenize_runs(run_dirs: list[str | Path], tokenizer_path: str | Path, out_dir: str | Path,
-                  max_tokens_per_shard: int = DEFAULT_MAX_TOKENS_PER_SHARD, overwrite: bool = False,
-                  progress: bool = False) -> dict:
+def tokenize_runs(
+    run_dirs: list[str | Path],
+    tokenizer_path: str | Path,
+    out_dir: str | Path,
+    max_tokens_per_shard: int = DEFAULT_MAX_TOKENS_PER_SHARD,
+    overwrite: bool = False,
+    progress: bool = False,
+) -> dict:
     """Every document of the run folders → OUT_DIR/shard-*.parquet + manifest.json; returns the manifest."""
     from tqdm import tqdm
 
@@ -97,9 +103,10 @@ def tokenize_runs(run_dirs: list[str | Path], tokenizer_path: str | Path, out_di
         shutil.rmtree(out)
     tokenizer, info = load_tokenizer(tokenizer_path)
     total = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
-    with ShardWriter(out, info, max_tokens_per_shard) as writer, tqdm(
-        total=total, unit=" docs", disable=not progress, mininterval=1.0
-    ) as bar:
+    with (
+        ShardWriter(out, info, max_tokens_per_shard) as writer,
+        tqdm(total=total, unit=" docs", disable=not progress, mininterval=1.0) as bar,
+    ):
         for row in encode_documents(tokenizer, info.eos_id, iter_documents(files)):
             writer.write(*row)
             bar.update()
@@ -116,8 +123,14 @@ class Tokenize(PipelineStep):
     type = "🔢 - TOKENIZER"
     stage = "tokenize"
 
-    def __init__(self, rejects=None, tokenizer: str = "", output: str | None = None,
-                 max_tokens_per_shard: int = DEFAULT_MAX_TOKENS_PER_SHARD, batch_size: int = 256):
+    def __init__(
+        self,
+        rejects=None,
+        tokenizer: str = "",
+        output: str | None = None,
+        max_tokens_per_shard: int = DEFAULT_MAX_TOKENS_PER_SHARD,
+        batch_size: int = 256,
+    ):
         super().__init__()
         self.tokenizer_path = expand(tokenizer)
         self.output = output

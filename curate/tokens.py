@@ -94,13 +94,21 @@ class TokenizerInfo:
     def metadata(self) -> dict[bytes, bytes]:
         return {
             f"{META_PREFIX}{k}".encode(): str(v).encode()
-            for k, v in (("tokenizer_sha256", self.sha256), ("vocab_size", self.vocab_size),
-                         ("eos_id", self.eos_id), ("eos_token", self.eos_token))
+            for k, v in (
+                ("tokenizer_sha256", self.sha256),
+                ("vocab_size", self.vocab_size),
+                ("eos_id", self.eos_id),
+                ("eos_token", self.eos_token),
+            )
         }
 
     def to_dict(self) -> dict:
-        return {"sha256": self.sha256, "vocab_size": self.vocab_size, "eos_id": self.eos_id,
-                "eos_token": self.eos_token}
+        return {
+            "sha256": self.sha256,
+            "vocab_size": self.vocab_size,
+            "eos_id": self.eos_id,
+            "eos_token": self.eos_token,
+        }
 
     @classmethod
     def from_dict(cls, data: dict) -> TokenizerInfo:
@@ -129,8 +137,13 @@ class ShardWriter:
     `max_tokens_per_shard` tokens; row groups are flushed every ROW_GROUP_TOKENS so memory stays flat.
     """
 
-    def __init__(self, out_dir: str | Path, tokenizer: TokenizerInfo,
-                 max_tokens_per_shard: int = DEFAULT_MAX_TOKENS_PER_SHARD, prefix: str = "shard"):
+    def __init__(
+        self,
+        out_dir: str | Path,
+        tokenizer: TokenizerInfo,
+        max_tokens_per_shard: int = DEFAULT_MAX_TOKENS_PER_SHARD,
+        prefix: str = "shard",
+    ):
         self.out = Path(out_dir)
         self.out.mkdir(parents=True, exist_ok=True)
         self.tokenizer, self.max_tokens, self.prefix = tokenizer, max_tokens_per_shard, prefix
@@ -253,8 +266,13 @@ def iter_rows(tokens_dir: str | Path, columns: list[str] | None = None, batch_si
             yield from batch.to_pylist()
 
 
-def encode_documents(tokenizer, eos_id: int, docs: Iterable[tuple[str, str, str | None]], batch_size: int = 256,
-                     batch_chars: int = 2_000_000):
+def encode_documents(
+    tokenizer,
+    eos_id: int,
+    docs: Iterable[tuple[str, str, str | None]],
+    batch_size: int = 256,
+    batch_chars: int = 2_000_000,
+):
     """(doc_id, text, domain) → (input_ids + [EOS], num_bytes, doc_id, domain), batched through encode_batch.
 
     A batch closes at `batch_size` documents or `batch_chars` characters, whichever comes first, so a run of huge

@@ -68,6 +68,8 @@ def test_charsets_with_and_without_header(data, tmp_path):
         if with_charset:
             wrong = sorted({items[i][0] for i, good in enumerate(ok) if not good})
             assert all(ok), f"decoded wrongly despite the header: {wrong}"
-    print(f"\n{len(items)} pages decoded as the true encoding: with header {results[True]:.3f},"
-          f" without {results[False]:.3f}")
+    print(
+        f"\n{len(items)} pages decoded as the true encoding: with header {results[True]:.3f},"
+        f" without {results[False]:.3f}"
+    )
     assert results[False] >= 0.90

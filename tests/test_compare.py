@@ -19,8 +19,18 @@ from curate.tokens import ShardWriter, encode_documents, load_tokenizer
 
 torch.set_num_threads(2)
 PNG = b"\x89PNG\r\n\x1a\n"
-TRAIN = {"seq_len": 64, "micro_batch": 8, "batch_tokens": 512, "max_steps": 40, "lr": 3e-3, "warmup_steps": 5,
-         "eval_tokens": 6000, "eval_every": 10, "device": "cpu", "threads": 2}
+TRAIN = {
+    "seq_len": 64,
+    "micro_batch": 8,
+    "batch_tokens": 512,
+    "max_steps": 40,
+    "lr": 3e-3,
+    "warmup_steps": 5,
+    "eval_tokens": 6000,
+    "eval_every": 10,
+    "device": "cpu",
+    "threads": 2,
+}
 MODEL = {"d_model": 64, "n_layers": 2, "n_heads": 4}
 
 
@@ -59,7 +69,7 @@ def corpus(tmp_path_factory, paragraphs, bpe) -> dict:
     order = list(range(len(train)))
     random.Random(1).shuffle(order)
     half_a = [train[i] for i in sorted(order[: len(order) // 2])]
-    half_b = [train[i] for i in sorted(order[len(order) // 2:])]
+    half_b = [train[i] for i in sorted(order[len(order) // 2 :])]
     return {
         "clean": make_tokens(root / "clean", train, bpe),
         "corrupted": make_tokens(root / "corrupted", corrupted, bpe),
@@ -70,8 +80,14 @@ def corpus(tmp_path_factory, paragraphs, bpe) -> dict:
 
 
 def write_spec(path: Path, candidates: list[dict], corpus: dict, **kw) -> Path:
-    spec = {"name": path.stem, "candidates": candidates, "eval": {"heldout": str(corpus["eval"])}, "model": MODEL,
-            "train": dict(TRAIN), "seeds": [0, 1, 2]}
+    spec = {
+        "name": path.stem,
+        "candidates": candidates,
+        "eval": {"heldout": str(corpus["eval"])},
+        "model": MODEL,
+        "train": dict(TRAIN),
+        "seeds": [0, 1, 2],
+    }
     spec.update(kw)
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     return path
@@ -87,9 +103,11 @@ class _Tags(HTMLParser):
 
 
 def test_clean_beats_corrupted_significantly(corpus, tmp_path):
-    spec = write_spec(tmp_path / "clean-vs-corrupted.yaml", [
-        {"name": "corrupted", "tokens": str(corpus["corrupted"])},
-        {"name": "clean", "tokens": str(corpus["clean"])}], corpus)
+    spec = write_spec(
+        tmp_path / "clean-vs-corrupted.yaml",
+        [{"name": "corrupted", "tokens": str(corpus["corrupted"])}, {"name": "clean", "tokens": str(corpus["clean"])}],
+        corpus,
+    )
     out = tmp_path / "out"
     result = run_compare(spec, out, log=None)
     print("\n", result["summary"])
@@ -122,8 +140,12 @@ def test_clean_beats_corrupted_significantly(corpus, tmp_path):
     assert len(list((out / "runs").iterdir())) == 6
 
     # the paired test on the same runs (reused: the test is not part of a run's hash) agrees
-    write_spec(spec, [{"name": "corrupted", "tokens": str(corpus["corrupted"])},
-                      {"name": "clean", "tokens": str(corpus["clean"])}], corpus, test="paired")
+    write_spec(
+        spec,
+        [{"name": "corrupted", "tokens": str(corpus["corrupted"])}, {"name": "clean", "tokens": str(corpus["clean"])}],
+        corpus,
+        test="paired",
+    )
     paired = run_compare(spec, out, log=None)
     assert all(r["reused"] for c in paired["candidates"].values() for r in c["runs"])
     assert paired["test"] == "paired" and paired["pairwise"][0]["significant"]
@@ -131,13 +153,14 @@ def test_clean_beats_corrupted_significantly(corpus, tmp_path):
 
 
 def test_two_halves_of_one_corpus_are_not_significantly_different(corpus, tmp_path):
-    spec = write_spec(tmp_path / "halves.yaml", [
-        {"name": "half_a", "tokens": str(corpus["half_a"])},
-        {"name": "half_b", "tokens": str(corpus["half_b"])}], corpus)
+    spec = write_spec(
+        tmp_path / "halves.yaml",
+        [{"name": "half_a", "tokens": str(corpus["half_a"])}, {"name": "half_b", "tokens": str(corpus["half_b"])}],
+        corpus,
+    )
     result = run_compare(spec, tmp_path / "out", log=None)
     (pair,) = result["pairwise"]
-    print("\n", result["summary"], [round(v, 4) for c in result["candidates"].values()
-                                     for v in c["overall"]["values"]])
+    print("\n", result["summary"], [round(v, 4) for c in result["candidates"].values() for v in c["overall"]["values"]])
     assert pair["p_value"] >= 0.05 and not pair["significant"]
     assert result["verdicts"][0].startswith("no significant difference between")
     assert result["summary"].startswith("no significant difference between")
@@ -186,8 +209,17 @@ def test_finished_runs_are_reused_and_a_new_candidate_trains_alone(corpus, tmp_p
 
     # a third candidate, built by `curate mix` from the clean corpus: only its two seeds train
     mix = tmp_path / "mix.yaml"
-    mix.write_text(yaml.safe_dump({"name": "clean-mix", "seed": 0, "token_budget": 60000, "val_fraction": 0.0,
-                                   "sources": [{"name": "clean", "tokens": str(corpus["clean"]), "weight": 1.0}]}))
+    mix.write_text(
+        yaml.safe_dump(
+            {
+                "name": "clean-mix",
+                "seed": 0,
+                "token_budget": 60000,
+                "val_fraction": 0.0,
+                "sources": [{"name": "clean", "tokens": str(corpus["clean"]), "weight": 1.0}],
+            }
+        )
+    )
     write_spec(spec, two + [{"name": "mixed", "mix": "mix.yaml"}], corpus, train=fast, seeds=2)
     third = run_compare(spec, out, log=None)
     assert len(calls) == 6
@@ -222,10 +254,12 @@ def test_spec_errors_name_the_key(corpus, tmp_path):
 def test_overall_bpb_is_the_byte_weighted_mean_of_the_eval_sets():
     from curate.compare import _final_bpb
 
-    overall, domains = _final_bpb({
-        "a": {"bpb": 2.0, "bytes": 100, "domains": {"web": {"bpb": 2.0}}},
-        "b": {"bpb": 4.0, "bytes": 300, "domains": {"code": {"bpb": 4.0}}},
-    })
+    overall, domains = _final_bpb(
+        {
+            "a": {"bpb": 2.0, "bytes": 100, "domains": {"web": {"bpb": 2.0}}},
+            "b": {"bpb": 4.0, "bytes": 300, "domains": {"code": {"bpb": 4.0}}},
+        }
+    )
     assert abs(overall - 3.5) < 1e-12
     assert domains == {"a/web": 2.0, "b/code": 4.0}
 
@@ -236,9 +270,12 @@ def test_a_pipeline_candidate_is_built_then_reused(corpus, bpe, data, tmp_path):
     pipeline = tmp_path / "web.yaml"
     pipeline.write_text(f"reader: warc\nstages:\n  - extract\n  - tokenize: {{tokenizer: '{bpe}'}}\n")
     warcs = [str(data / "warc" / n) for n in ("wget-sample-0000.warc.gz", "wget-sample-0001.warc.gz")]
-    spec = write_spec(tmp_path / "pipe.yaml", [{"name": "clean", "tokens": str(corpus["clean"])},
-                                               {"name": "web", "pipeline": str(pipeline), "input": warcs}],
-                      corpus, seeds=[0, 1])
+    spec = write_spec(
+        tmp_path / "pipe.yaml",
+        [{"name": "clean", "tokens": str(corpus["clean"])}, {"name": "web", "pipeline": str(pipeline), "input": warcs}],
+        corpus,
+        seeds=[0, 1],
+    )
     messages: list[str] = []
     result = run_compare(spec, tmp_path / "out", log=messages.append)
     run_dir = tmp_path / "out" / "candidates" / "web" / "run"

@@ -13,19 +13,27 @@ REPO = Path(__file__).resolve().parents[1]
 
 BAD = {
     "unknown_stage": ("reader: warc\nstages:\n  - extract\n  - gopher_qualty: {}\n", "stages[1].gopher_qualty"),
-    "typo_in_key": ("reader: warc\nstages:\n  - extract\n  - gopher_quality: {min_doc_wrds: 10}\n",
-                    "stages[1].gopher_quality.min_doc_wrds"),
+    "typo_in_key": (
+        "reader: warc\nstages:\n  - extract\n  - gopher_quality: {min_doc_wrds: 10}\n",
+        "stages[1].gopher_quality.min_doc_wrds",
+    ),
     "wrong_type": ("reader: warc\nstages:\n  - extract: {timeout: fast}\n", "stages[0].extract.timeout"),
-    "bool_for_int": ("reader: warc\nstages:\n  - extract\n  - c4_quality: {min_num_sentences: true}\n",
-                     "stages[1].c4_quality.min_num_sentences"),
-    "list_item_type": ("reader: warc\nstages:\n  - extract\n  - language: {languages: [en, 3]}\n",
-                       "stages[1].language.languages[1]"),
+    "bool_for_int": (
+        "reader: warc\nstages:\n  - extract\n  - c4_quality: {min_num_sentences: true}\n",
+        "stages[1].c4_quality.min_num_sentences",
+    ),
+    "list_item_type": (
+        "reader: warc\nstages:\n  - extract\n  - language: {languages: [en, 3]}\n",
+        "stages[1].language.languages[1]",
+    ),
     "unknown_top_level": ("reader: warc\nstage: []\n", "stage: unknown key"),
     "unknown_reader": ("reader: wet\nstages: []\n", "reader.wet"),
     "needs_text_first": ("reader: warc\nstages:\n  - gopher_quality\n", "must come after `extract`"),
     "not_yaml": ("reader: warc\nstages: [extract\n", "not valid YAML"),
-    "dedup_threshold": ("reader: warc\nstages:\n  - extract\n  - dedup: {threshold: 1.5}\n",
-                        "stages[1].dedup.threshold"),
+    "dedup_threshold": (
+        "reader: warc\nstages:\n  - extract\n  - dedup: {threshold: 1.5}\n",
+        "stages[1].dedup.threshold",
+    ),
     "pii_type": ("reader: warc\nstages:\n  - extract\n  - pii: {types: [email, ssn]}\n", "stages[1].pii.types"),
     "two_dedups": ("reader: warc\nstages:\n  - extract\n  - dedup\n  - dedup\n", "one dedup stage"),
 }
@@ -60,8 +68,19 @@ def test_shipped_pipelines_validate(name, capsys):
 def test_defaults_are_the_recipe():
     spec = config.load(REPO / "pipelines" / "fineweb.yaml")
     kinds = [s.kind for s in spec.stages]
-    assert kinds == ["url_filter", "extract", "language", "gopher_repetition", "gopher_quality", "c4_quality",
-                     "fineweb_quality", "dedup", "pii", "domains", "tokenize"]
+    assert kinds == [
+        "url_filter",
+        "extract",
+        "language",
+        "gopher_repetition",
+        "gopher_quality",
+        "c4_quality",
+        "fineweb_quality",
+        "dedup",
+        "pii",
+        "domains",
+        "tokenize",
+    ]
     dedup = next(s for s in spec.stages if s.kind == "dedup").build()
     assert (dedup.bands, dedup.rows, dedup.n_grams) == (14, 8, 5)  # FineWeb's MinHash setting
     c4 = next(s for s in spec.stages if s.kind == "c4_quality")
@@ -83,8 +102,16 @@ def test_dedup_threshold_chooses_bands_and_rows():
 
 
 def test_missing_input_is_a_clear_error(tmp_path, capsys):
-    code = main(["run", str(REPO / "pipelines" / "extract.yaml"), "--input", str(tmp_path / "*.warc.gz"),
-                 "--output", str(tmp_path / "out")])
+    code = main(
+        [
+            "run",
+            str(REPO / "pipelines" / "extract.yaml"),
+            "--input",
+            str(tmp_path / "*.warc.gz"),
+            "--output",
+            str(tmp_path / "out"),
+        ]
+    )
     assert code == 2 and "matches no file" in capsys.readouterr().err
 
 

@@ -85,8 +85,17 @@ def corpus(data, tmp_path_factory):
 def run_dedup(corpus, out: Path, workers: int, params: str) -> tuple[dict, list[dict], set[str]]:
     spec = out.parent / f"{out.name}.yaml"
     spec.write_text(f"reader: documents\nstages:\n  - dedup: {params}\n")
-    argv = ["run", str(spec), "--input", *corpus["paths"], "--output", str(out), "--workers", str(workers),
-            "--no-progress"]
+    argv = [
+        "run",
+        str(spec),
+        "--input",
+        *corpus["paths"],
+        "--output",
+        str(out),
+        "--workers",
+        str(workers),
+        "--no-progress",
+    ]
     assert main(argv) == 0
     stats = json.loads((out / "stats.json").read_text())
     assert stats["conserved"] and stats["input_records"] == stats["kept"] + stats["rejected"] == len(corpus["texts"])

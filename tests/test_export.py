@@ -11,8 +11,16 @@ import pytest
 from curate.export import export
 from curate.tokens import ShardWriter, TokenizerInfo, encode_documents, iter_rows, load_tokenizer, read_manifest
 
-MEGATRON_DTYPES = {1: np.uint8, 2: np.int8, 3: np.int16, 4: np.int32, 5: np.int64, 6: np.float64, 7: np.float32,
-                   8: np.uint16}
+MEGATRON_DTYPES = {
+    1: np.uint8,
+    2: np.int8,
+    3: np.int16,
+    4: np.int32,
+    5: np.int64,
+    6: np.float64,
+    7: np.float32,
+    8: np.uint16,
+}
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +61,7 @@ def read_megatron(prefix: Path) -> tuple[list[np.ndarray], np.ndarray, np.ndarra
     dtype = np.dtype(MEGATRON_DTYPES[code]).newbyteorder("<")
     tokens = np.memmap(prefix.with_suffix(".bin"), dtype=dtype, mode="r")
     itemsize = dtype.itemsize
-    sequence_tokens = [np.asarray(tokens[p // itemsize: p // itemsize + n]) for p, n in zip(pointers, lengths)]
+    sequence_tokens = [np.asarray(tokens[p // itemsize : p // itemsize + n]) for p, n in zip(pointers, lengths)]
     docs = [np.concatenate(sequence_tokens[a:b]) for a, b in zip(doc_index[:-1], doc_index[1:])]
     return docs, lengths, pointers, doc_index, code
 

@@ -41,10 +41,11 @@ def test_pipeline_extraction_matches_trafilatura(data, tmp_path):
     direct = {}
     for doc in WarcReader([str(warc)]).read_file(str(warc)):
         if doc.metadata["url"] in truth:
-            direct[doc.metadata["url"]] = trafilatura.extract(
-                doc.metadata["_payload"], **options)
+            direct[doc.metadata["url"]] = trafilatura.extract(doc.metadata["_payload"], **options)
     pipeline_f1, direct_f1 = mean_f1(pipeline, truth), mean_f1(direct, truth)
-    print(f"\nmean token F1 on {len(truth)} pages: pipeline {pipeline_f1:.4f},"
-          f" trafilatura.extract directly {direct_f1:.4f}")
+    print(
+        f"\nmean token F1 on {len(truth)} pages: pipeline {pipeline_f1:.4f},"
+        f" trafilatura.extract directly {direct_f1:.4f}"
+    )
     assert pipeline_f1 >= 0.95
     assert abs(pipeline_f1 - direct_f1) <= 0.01

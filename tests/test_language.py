@@ -51,8 +51,9 @@ def test_accuracy_and_identical_to_the_model(data):
 def test_filter_keeps_listed_languages_and_records_reason():
     stage = LanguageID(languages=["en"], min_score=0.65)
     english = Document(text="The weather was lovely, so we walked along the river all afternoon.", id="1", metadata={})
-    german = Document(text="Das Wetter war schön, also gingen wir den ganzen Nachmittag am Fluss spazieren.", id="2",
-                      metadata={})
+    german = Document(
+        text="Das Wetter war schön, also gingen wir den ganzen Nachmittag am Fluss spazieren.", id="2", metadata={}
+    )
     assert stage.filter(english) is True
     assert stage.filter(german) == (False, "wrong_language")
     assert german.metadata["language"] == "de"

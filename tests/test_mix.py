@@ -64,10 +64,12 @@ def corpora(data, tmp_path_factory) -> dict:
     web_docs.sort(key=lambda d: hashlib.sha256(d[0].encode()).hexdigest())  # domains interleaved, as in a crawl
     dirs = {
         "web": _write_dir(root / "web", tokenizer, info, web_docs),
-        "prose": _write_dir(root / "prose", tokenizer, info,
-                            [(f"prose-{i}", t, "prose") for i, t in enumerate(prose) if t]),
-        "code": _write_dir(root / "code", tokenizer, info,
-                           [(f"code-{name}", t, "code") for name, t in _code_chunks(code_files)]),
+        "prose": _write_dir(
+            root / "prose", tokenizer, info, [(f"prose-{i}", t, "prose") for i, t in enumerate(prose) if t]
+        ),
+        "code": _write_dir(
+            root / "code", tokenizer, info, [(f"code-{name}", t, "code") for name, t in _code_chunks(code_files)]
+        ),
     }
     for name, manifest in dirs.items():
         assert len(manifest["shards"]) >= 2, name
@@ -78,15 +80,22 @@ def corpora(data, tmp_path_factory) -> dict:
     return {"root": root, "manifests": dirs, "ids": ids, "info": info}
 
 
-def _spec(tmp_path: Path, corpora: dict, budget: int, weights: dict, seed: int = 0, name: str = "mix.yaml",
-          **extra) -> Path:
+def _spec(
+    tmp_path: Path, corpora: dict, budget: int, weights: dict, seed: int = 0, name: str = "mix.yaml", **extra
+) -> Path:
     sources = []
     for source, weight in weights.items():
         entry = {"name": source, "tokens": str(corpora["root"] / source), "weight": weight}
         entry.update(extra.pop(source, {}))
         sources.append(entry)
-    spec = {"seed": seed, "token_budget": budget, "val_fraction": 0.05, "max_tokens_per_shard": 30_000,
-            "sources": sources, **extra}
+    spec = {
+        "seed": seed,
+        "token_budget": budget,
+        "val_fraction": 0.05,
+        "max_tokens_per_shard": 30_000,
+        "sources": sources,
+        **extra,
+    }
     path = tmp_path / name
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     return path
@@ -97,23 +106,29 @@ def _rows(tokens_dir: Path, columns: list[str]) -> list[dict]:
 
 
 def _digests(out: Path) -> dict[str, str]:
-    return {str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(out.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(out.rglob("*"))
+        if p.is_file()
+    }
 
 
 def _print_shares(title: str, report: dict) -> None:
     print(f"\n{title}: budget {report['totals']['token_budget']}, achieved {report['totals']['train_tokens']}")
     for name, s in report["sources"].items():
-        print(f"  {name:<6} requested {s['requested_share']:.4f} achieved {s['achieved_share']:.4f} "
-              f"target {s['target_tokens']} achieved {s['achieved_tokens']} pool {s['pool_tokens']} "
-              f"epochs {s['epochs']:.3f}/{s['max_epochs']} capped {s['capped']}")
+        print(
+            f"  {name:<6} requested {s['requested_share']:.4f} achieved {s['achieved_share']:.4f} "
+            f"target {s['target_tokens']} achieved {s['achieved_tokens']} pool {s['pool_tokens']} "
+            f"epochs {s['epochs']:.3f}/{s['max_epochs']} capped {s['capped']}"
+        )
 
 
 def test_shares_within_one_percent_and_rows_intact(corpora, tmp_path):
     code_tokens = corpora["manifests"]["code"]["totals"]["tokens"]
     # code's target is 1.5 × its whole directory: upsampled, under the default cap of 4; the others subsampled
-    spec = _spec(tmp_path, corpora, 6 * code_tokens, {"web": 0.5, "prose": 0.25, "code": 0.25},
-                 web={"domains": ["wiki"]})
+    spec = _spec(
+        tmp_path, corpora, 6 * code_tokens, {"web": 0.5, "prose": 0.25, "code": 0.25}, web={"domains": ["wiki"]}
+    )
     report = run_mix(spec, tmp_path / "out")
     _print_shares("uncapped", report)
     assert report == json.loads((tmp_path / "out" / "mix_report.json").read_text())
@@ -122,8 +137,10 @@ def test_shares_within_one_percent_and_rows_intact(corpora, tmp_path):
     assert sources["code"]["epochs"] > 1.2 and sources["web"]["epochs"] < 1 and sources["prose"]["epochs"] < 1
     for name, s in sources.items():
         assert abs(s["achieved_share"] - s["requested_share"]) < 0.01, name
-    assert abs(report["totals"]["train_tokens"] - report["totals"]["token_budget"]) < 0.01 * report["totals"][
-        "token_budget"]
+    assert (
+        abs(report["totals"]["train_tokens"] - report["totals"]["token_budget"])
+        < 0.01 * report["totals"]["token_budget"]
+    )
 
     train = _rows(tmp_path / "out" / "train", ["doc_id", "input_ids", "num_tokens", "domain"])
     manifest = read_manifest(tmp_path / "out" / "train")
@@ -144,8 +161,7 @@ def test_shares_within_one_percent_and_rows_intact(corpora, tmp_path):
 def test_epoch_cap(corpora, tmp_path):
     code_tokens = corpora["manifests"]["code"]["totals"]["tokens"]
     # code asks for ~4× its directory but is capped at 2 epochs; the shortfall is not redistributed
-    spec = _spec(tmp_path, corpora, 8 * code_tokens, {"web": 0.25, "prose": 0.25, "code": 0.5},
-                 code={"max_epochs": 2})
+    spec = _spec(tmp_path, corpora, 8 * code_tokens, {"web": 0.25, "prose": 0.25, "code": 0.5}, code={"max_epochs": 2})
     report = run_mix(spec, tmp_path / "out")
     _print_shares("capped", report)
     code = report["sources"]["code"]
@@ -208,8 +224,9 @@ def test_domain_filter(corpora, tmp_path):
     # the same directory split into two sources by domain, with their own weights
     spec = _spec(tmp_path, corpora, 60_000, {"web": 0.5}, name="split.yaml", web={"domains": ["wiki"]})
     data = yaml.safe_load(spec.read_text())
-    data["sources"].append({"name": "webcode", "tokens": data["sources"][0]["tokens"], "weight": 0.5,
-                            "domains": ["code"], "max_epochs": 1})
+    data["sources"].append(
+        {"name": "webcode", "tokens": data["sources"][0]["tokens"], "weight": 0.5, "domains": ["code"], "max_epochs": 1}
+    )
     spec.write_text(yaml.safe_dump(data))
     report = run_mix(spec, tmp_path / "split")
     assert set(report["sources"]["webcode"]["domains"]) == {"code"}
@@ -223,14 +240,20 @@ def _write_yaml(tmp_path: Path, data: dict) -> Path:
 
 
 def test_bad_spec_errors_name_the_key(corpora, tmp_path):
-    good = {"token_budget": 1000, "sources": [{"name": "prose", "tokens": str(corpora["root"] / "prose"),
-                                               "weight": 1}]}
+    good = {"token_budget": 1000, "sources": [{"name": "prose", "tokens": str(corpora["root"] / "prose"), "weight": 1}]}
     cases = [
         ({**good, "tokne_budget": 5}, "tokne_budget: unknown key"),
         ({**good, "sources": [{**good["sources"][0], "wieght": 2}]}, "sources[0].wieght: unknown key"),
-        ({**good, "sources": [good["sources"][0], {"name": "code", "tokens": str(corpora["root"] / "code"),
-                                                   "weight": -1}]},
-         "sources[1].weight: expected a positive number, got -1"),
+        (
+            {
+                **good,
+                "sources": [
+                    good["sources"][0],
+                    {"name": "code", "tokens": str(corpora["root"] / "code"), "weight": -1},
+                ],
+            },
+            "sources[1].weight: expected a positive number, got -1",
+        ),
         ({**good, "val_fraction": 1.0}, "val_fraction: expected a number with 0 <= x < 1"),
         ({**good, "max_epochs": 0.5}, "max_epochs: expected a number >= 1"),
         ({k: v for k, v in good.items() if k != "token_budget"}, "token_budget: missing"),
@@ -254,17 +277,29 @@ def test_relative_paths_and_mismatched_tokenizer(corpora, tmp_path):
     # relative token paths resolve against the mix file's folder
     (tmp_path / "sub").mkdir()
     path = tmp_path / "sub" / "mix.yaml"
-    path.write_text(yaml.safe_dump({"token_budget": 1000, "sources": [
-        {"name": "prose", "tokens": os.path.relpath(corpora["root"] / "prose", path.parent), "weight": 1}]}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "token_budget": 1000,
+                "sources": [
+                    {"name": "prose", "tokens": os.path.relpath(corpora["root"] / "prose", path.parent), "weight": 1}
+                ],
+            }
+        )
+    )
     assert not Path(yaml.safe_load(path.read_text())["sources"][0]["tokens"]).is_absolute()
     assert load_spec(path).sources[0].path == (corpora["root"] / "prose").resolve()
 
     other = TokenizerInfo("0" * 64, corpora["info"].vocab_size, corpora["info"].eos_id)
     with ShardWriter(tmp_path / "other", other) as writer:
         writer.write([1, 2, other.eos_id], 5, "other-0", "wiki")
-    data = {"token_budget": 1000, "sources": [
-        {"name": "prose", "tokens": str(corpora["root"] / "prose"), "weight": 1},
-        {"name": "stranger", "tokens": str(tmp_path / "other"), "weight": 1}]}
+    data = {
+        "token_budget": 1000,
+        "sources": [
+            {"name": "prose", "tokens": str(corpora["root"] / "prose"), "weight": 1},
+            {"name": "stranger", "tokens": str(tmp_path / "other"), "weight": 1},
+        ],
+    }
     with pytest.raises(ConfigError, match=r"sources\[1\]\.tokens: source 'stranger' was tokenized with"):
         load_spec(_write_yaml(tmp_path, data))
 

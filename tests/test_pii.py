@@ -87,8 +87,22 @@ CARD_BRANDS = [  # (prefixes, length, printed groups)
     (["2221", "2500", "2720"], 16, (4, 4, 4, 4)), (["34", "37"], 15, (4, 6, 5)), (["36", "38"], 14, (4, 6, 4)),
     (["6011", "65"], 16, (4, 4, 4, 4)), (["3528", "3589"], 16, (4, 4, 4, 4)), (["62"], 19, (4, 4, 4, 4, 3)),
 ]  # fmt: skip
-IBAN_COUNTRIES = {"DE": 22, "FR": 27, "GB": 22, "NL": 18, "ES": 24, "IT": 27, "BE": 16, "CH": 21, "AT": 20, "PL": 28,
-                  "NO": 15, "SE": 24, "IE": 22, "PT": 25}
+IBAN_COUNTRIES = {
+    "DE": 22,
+    "FR": 27,
+    "GB": 22,
+    "NL": 18,
+    "ES": 24,
+    "IT": 27,
+    "BE": 16,
+    "CH": 21,
+    "AT": 20,
+    "PL": 28,
+    "NO": 15,
+    "SE": 24,
+    "IE": 22,
+    "PT": 25,
+}
 LETTERS_FIRST = {"GB", "NL", "IE"}  # a four-letter bank code starts the BBAN
 
 
@@ -157,8 +171,9 @@ def generated_items() -> list[Item]:
     for i in range(140):  # IBANs: compact and in groups of four
         iban = make_iban(list(IBAN_COUNTRIES)[i % len(IBAN_COUNTRIES)], rng)
         printed = iban if i % 2 else " ".join(iban[j : j + 4] for j in range(0, len(iban), 4))
-        items.append(embed(rng.choice(["Please wire it to IBAN {} by Friday.", "Account: {}", "{} (our bank)"]),
-                           printed, "iban"))
+        items.append(
+            embed(rng.choice(["Please wire it to IBAN {} by Friday.", "Account: {}", "{} (our bank)"]), printed, "iban")
+        )
     ipv6 = ["2001:0db8:85a3:0000:0000:8a2e:0370:7334", "2001:db8:85a3::8a2e:370:7334", "::1", "FF01::101",
             "fe80::1ff:fe23:4567:890a", "2606:4700:4700::1111", "::ffff:192.0.2.128", "2001:DB8:0:0:8:800:200C:417A",
             "fe80::1%eth0", "2a00:1450:4001:82b::200e", "::ffff:10.0.0.1", "64:ff9b::192.0.2.33"]  # fmt: skip
@@ -267,8 +282,10 @@ def test_precision_and_recall(data):
     for item in phones:
         hit = any(s < item.gold[0][1] and item.gold[0][0] < e for s, e, k in find(item.text) if k == "phone")
         by_country.setdefault(item.country, []).append(hit)
-    print("\nphone recall by country (generated): "
-          + ", ".join(f"{c} {sum(h) / len(h):.2f}" for c, h in sorted(by_country.items())))
+    print(
+        "\nphone recall by country (generated): "
+        + ", ".join(f"{c} {sum(h) / len(h):.2f}" for c, h in sorted(by_country.items()))
+    )
 
     negatives = negative_items()
     flagged = [(text, find(text)) for text in negatives]
@@ -306,18 +323,31 @@ def test_checksums():
 
 
 def test_scrub_placeholders_and_counts():
-    text = ("Mail ann@example.org or bob@example.com, card 4929 3813 3266 4295, IBAN DE89 3704 0044 0532 0130 00, "
-            "host 8.8.8.8, phone +44 20 7946 0958. Version 2.0.1 on 2024-01-15 costs $1,234.56.")
+    text = (
+        "Mail ann@example.org or bob@example.com, card 4929 3813 3266 4295, IBAN DE89 3704 0044 0532 0130 00, "
+        "host 8.8.8.8, phone +44 20 7946 0958. Version 2.0.1 on 2024-01-15 costs $1,234.56."
+    )
     out, counts = scrub(text)
-    assert out == ("Mail <EMAIL> or <EMAIL>, card <CARD>, IBAN <IBAN>, host <IP_ADDRESS>, phone <PHONE>. "
-                   "Version 2.0.1 on 2024-01-15 costs $1,234.56.")
+    assert out == (
+        "Mail <EMAIL> or <EMAIL>, card <CARD>, IBAN <IBAN>, host <IP_ADDRESS>, phone <PHONE>. "
+        "Version 2.0.1 on 2024-01-15 costs $1,234.56."
+    )
     assert counts == {"email": 2, "card": 1, "iban": 1, "ip": 1, "phone": 1}
     assert scrub(text, types={"email"})[1] == {"email": 2}
 
 
 def test_keep_private_ips():
-    private = ["127.0.0.1", "10.1.2.3", "192.168.0.12", "172.16.5.4", "169.254.1.1", "::1", "fe80::1ff:fe23:4567:890a",
-               "::ffff:10.0.0.1", "fd12:3456:789a::1"]
+    private = [
+        "127.0.0.1",
+        "10.1.2.3",
+        "192.168.0.12",
+        "172.16.5.4",
+        "169.254.1.1",
+        "::1",
+        "fe80::1ff:fe23:4567:890a",
+        "::ffff:10.0.0.1",
+        "fd12:3456:789a::1",
+    ]
     public = ["8.8.8.8", "58.74.121.78", "2606:4700:4700::1111", "2a00:1450:4001:82b::200e", "::ffff:8.8.4.4"]
     for ip in private:
         text = f"host {ip} up"

@@ -25,8 +25,16 @@ ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 
 
 def curate_run(data: Path, out: Path, *extra: str, pipeline: str = "fineweb.yaml", files=FILES) -> dict:
-    argv = ["run", str(REPO / "pipelines" / pipeline), "--input", *[str(data / f) for f in files],
-            "--output", str(out), "--no-progress", *extra]
+    argv = [
+        "run",
+        str(REPO / "pipelines" / pipeline),
+        "--input",
+        *[str(data / f) for f in files],
+        "--output",
+        str(out),
+        "--no-progress",
+        *extra,
+    ]
     assert main(argv) == 0
     stats = json.loads((out / "stats.json").read_text())
     assert stats["conserved"] and stats["input_records"] == stats["kept"] + stats["rejected"]
@@ -49,8 +57,20 @@ def test_output_contract(one_worker):
     stats = json.loads((one_worker / "stats.json").read_text())
     assert stats["input_records"] == 50 + 1 + 30 + 300 + 48 + 34
     names = [s["stage"] for s in stats["stages"]]
-    assert names == ["read", "url_filter", "extract", "language", "gopher_repetition", "gopher_quality",
-                     "c4_quality", "fineweb_quality", "dedup", "pii", "domains", "tokenize"]
+    assert names == [
+        "read",
+        "url_filter",
+        "extract",
+        "language",
+        "gopher_repetition",
+        "gopher_quality",
+        "c4_quality",
+        "fineweb_quality",
+        "dedup",
+        "pii",
+        "domains",
+        "tokenize",
+    ]
     for stage in stats["stages"]:
         assert stage["in"] == stage["out"] + sum(stage["dropped"].values())
         assert stage["seconds"] >= 0

@@ -184,38 +184,81 @@ def case(kind: str, reason: str, mutate, switch_off: dict | None):
 GR, GQ, C4, FW = FILTERS
 CASES = [
     case(GR, "dup_para_frac", _title_paragraphs, {"dup_para_frac": None}),
-    case(GR, "dup_para_char_frac", _longest_paragraphs_twice,
-         {"dup_para_char_frac": None, "dup_line_char_frac": None, "dup_n_grams": []}),
+    case(
+        GR,
+        "dup_para_char_frac",
+        _longest_paragraphs_twice,
+        {"dup_para_char_frac": None, "dup_line_char_frac": None, "dup_n_grams": []},
+    ),
     case(GR, "dup_line_frac", _title_lines, {"dup_line_frac": None}),
     case(GR, "dup_line_char_frac", _longest_lines_twice, {"dup_line_char_frac": None}),
-    *[case(GR, f"top_{n}_gram", _repeated_phrase(n, TOP[n] + 0.01, dup=False),
-           {"top_n_grams": [[k, v] for k, v in TOP.items() if k != n]}) for n in TOP],
-    *[case(GR, f"duplicated_{n}_n_grams", _repeated_phrase(n, DUP[n] + 0.01, dup=True),
-           {"dup_n_grams": [[k, v] for k, v in DUP.items() if k != n]}) for n in DUP],
+    *[
+        case(
+            GR,
+            f"top_{n}_gram",
+            _repeated_phrase(n, TOP[n] + 0.01, dup=False),
+            {"top_n_grams": [[k, v] for k, v in TOP.items() if k != n]},
+        )
+        for n in TOP
+    ],
+    *[
+        case(
+            GR,
+            f"duplicated_{n}_n_grams",
+            _repeated_phrase(n, DUP[n] + 0.01, dup=True),
+            {"dup_n_grams": [[k, v] for k, v in DUP.items() if k != n]},
+        )
+        for n in DUP
+    ],
     case(GR, "empty", lambda p: "", None),
     case(GQ, "gopher_short_doc", _shortest_sentence, {"min_doc_words": None}),
-    case(GQ, "gopher_long_doc", lambda p: "\n\n".join([_text(p)] * (110_000 // len(_text(p).split()))),
-         {"max_doc_words": None}),
-    case(GQ, "gopher_below_avg_threshold", lambda p: _each_sentence(p, _short_words_only),
-         {"min_avg_word_length": None}),
+    case(
+        GQ,
+        "gopher_long_doc",
+        lambda p: "\n\n".join([_text(p)] * (110_000 // len(_text(p).split()))),
+        {"max_doc_words": None},
+    ),
+    case(
+        GQ, "gopher_below_avg_threshold", lambda p: _each_sentence(p, _short_words_only), {"min_avg_word_length": None}
+    ),
     case(GQ, "gopher_above_avg_threshold", lambda p: _each_sentence(p, _glued), {"max_avg_word_length": None}),
     # one switch covers both the '#' and the '...' ratio; the other symbol is absent from each document
     case(GQ, "gopher_too_many_hashes", lambda p: _each_sentence(p, _hashtags), {"max_symbol_word_ratio": None}),
     case(GQ, "gopher_too_many_ellipsis", lambda p: _text(p).replace(",", "........."), {"max_symbol_word_ratio": None}),
-    case(GQ, "gopher_too_many_bullets", lambda p: "\n".join(f"- {s}" for s in _sentences(p)),
-         {"max_bullet_lines_ratio": None}),
-    case(GQ, "gopher_too_many_end_ellipsis", lambda p: _each_sentence(p, lambda s: s[:-1] + "…"),
-         {"max_ellipsis_lines_ratio": None}),
-    case(GQ, "gopher_below_alpha_threshold", lambda p: _text(p + [[" ".join(map(str, range(1901, 2001))) + "."]]),
-         {"max_non_alpha_words_ratio": None}),
+    case(
+        GQ,
+        "gopher_too_many_bullets",
+        lambda p: "\n".join(f"- {s}" for s in _sentences(p)),
+        {"max_bullet_lines_ratio": None},
+    ),
+    case(
+        GQ,
+        "gopher_too_many_end_ellipsis",
+        lambda p: _each_sentence(p, lambda s: s[:-1] + "…"),
+        {"max_ellipsis_lines_ratio": None},
+    ),
+    case(
+        GQ,
+        "gopher_below_alpha_threshold",
+        lambda p: _text(p + [[" ".join(map(str, range(1901, 2001))) + "."]]),
+        {"max_non_alpha_words_ratio": None},
+    ),
     case(GQ, "gopher_enough_stop_words", lambda p: _each_sentence(p, _without_stop_words), {"min_stop_words": None}),
     case(C4, "lorem_ipsum", lambda p: _text(p) + "\nLorem ipsum dolor sit amet.", {"filter_lorem_ipsum": False}),
-    case(C4, "curly_bracket", lambda p: _each_sentence(p, lambda s: s.replace(" was ", " {{citation needed}} was ")),
-         {"filter_curly_bracket": False}),
+    case(
+        C4,
+        "curly_bracket",
+        lambda p: _each_sentence(p, lambda s: s.replace(" was ", " {{citation needed}} was ")),
+        {"filter_curly_bracket": False},
+    ),
     case(C4, "too_few_sentences", lambda p: _text(p[:1]), {"min_num_sentences": -1}),
     case(FW, "line_punct_ratio", lambda p: _each_sentence(p, lambda s: s.rstrip(".")), {"line_punct_thr": 0.0}),
-    case(FW, "short_line_ratio", lambda p: _each_sentence(p, lambda s: "\n".join(textwrap.wrap(s, 30))),
-         {"short_line_thr": 1.0}),
+    case(
+        FW,
+        "short_line_ratio",
+        lambda p: _each_sentence(p, lambda s: "\n".join(textwrap.wrap(s, 30))),
+        {"short_line_thr": 1.0},
+    ),
     case(FW, "char_dup_ratio", lambda p: _text(p + [[_shortest_sentence(p)]]), {"char_duplicates_ratio": 1.0}),
     # FineWeb counts every "\n" against the words, blank lines included, while its other rules skip blank lines
     case(FW, "list_ratio", lambda p: _text(p, "\n" * 60), {"new_line_ratio": 10.0}),

@@ -47,7 +47,8 @@ def test_record_counts(data, name):
     kept = reasons[None]
     # an HTML response with no payload is rejected as `empty` (its detail is the Content-Type)
     empty_html = sum(
-        1 for d in docs
+        1
+        for d in docs
         if d.metadata.get("filter_reason") == "empty" and "html" in (d.metadata.get("reject_detail") or "")
     )
     truncated = reasons["truncated"]
@@ -160,7 +161,10 @@ def test_warc_1_1_with_microsecond_dates(tmp_path):
         writer = WARCWriter(f, gzip=True, warc_version="WARC/1.1")
         headers = StatusAndHeaders("200 OK", [("Content-Type", "text/html; charset=utf-8")], protocol="HTTP/1.1")
         record = writer.create_warc_record(
-            "https://example.org/", "response", payload=io.BytesIO(html), http_headers=headers,
+            "https://example.org/",
+            "response",
+            payload=io.BytesIO(html),
+            http_headers=headers,
             warc_headers_dict={"WARC-Date": "2024-05-18T01:58:10.123456Z"},
         )
         writer.write_record(record)

@@ -46,8 +46,16 @@ def trained(run_dir, tmp_path_factory) -> Path:
 def test_round_trip_and_manifest(which, run_dir, trained, data, tmp_path):
     tokenizer_path = trained if which == "trained" else data / "tokenizer" / "gpt-neox-bpe-50k.json"
     out = tmp_path / "tokens"
-    argv = ["tokenize", str(run_dir), "--tokenizer", str(tokenizer_path), "-o", str(out),
-            "--max-tokens-per-shard", "20000"]
+    argv = [
+        "tokenize",
+        str(run_dir),
+        "--tokenizer",
+        str(tokenizer_path),
+        "-o",
+        str(out),
+        "--max-tokens-per-shard",
+        "20000",
+    ]
     assert main(argv) == 0
     tokenizer, info = load_tokenizer(tokenizer_path)
     source = {r["id"]: r for r in pq.read_table(run_dir / "documents").to_pylist()}
@@ -83,8 +91,10 @@ def test_round_trip_and_manifest(which, run_dir, trained, data, tmp_path):
 
 def test_shards_load_in_pyarrow_duckdb_and_datasets(run_dir, trained, tmp_path, monkeypatch):
     out = tmp_path / "tokens"
-    assert main(["tokenize", str(run_dir), "--tokenizer", str(trained), "-o", str(out),
-                 "--max-tokens-per-shard", "30000"]) == 0
+    assert (
+        main(["tokenize", str(run_dir), "--tokenizer", str(trained), "-o", str(out), "--max-tokens-per-shard", "30000"])
+        == 0
+    )
     manifest = read_manifest(out)
     files = sorted(str(p) for p in out.glob("*.parquet"))
     total = manifest["totals"]["tokens"]
@@ -114,8 +124,10 @@ def test_pipeline_stage_merges_task_manifests(data, tmp_path):
     out = tmp_path / "run"
     files = [str(data / "warc" / n) for n in ("wget-sample-0000.warc.gz", "wget-sample-0001.warc.gz")]
     spec = tmp_path / "p.yaml"
-    spec.write_text("reader: warc\nstages:\n  - extract\n  - domains\n"
-                    "  - tokenize: {tokenizer: '${CURATE_DATA}/tokenizer/gpt-neox-bpe-50k.json'}\n")
+    spec.write_text(
+        "reader: warc\nstages:\n  - extract\n  - domains\n"
+        "  - tokenize: {tokenizer: '${CURATE_DATA}/tokenizer/gpt-neox-bpe-50k.json'}\n"
+    )
     assert main(["run", str(spec), "--input", *files, "-o", str(out), "--workers", "2", "--no-progress"]) == 0
     stats = json.loads((out / "stats.json").read_text())
     manifest = read_manifest(out / "tokens")

@@ -68,10 +68,23 @@ def corpus(tmp_path_factory, shakespeare, bpe) -> dict:
 
 
 def tiny_config(corpus, out: Path, **kw) -> dict:
-    cfg = {"train": [str(corpus["train"])], "eval": {"heldout": str(corpus["eval"])}, "out_dir": str(out),
-           "model": {"d_model": 64, "n_layers": 2, "n_heads": 4}, "seq_len": 64, "micro_batch": 8,
-           "batch_tokens": 1024, "max_steps": 20, "lr": 3e-3, "warmup_steps": 5, "eval_tokens": 8000,
-           "log_every": 1, "seed": 1, "device": "cpu", "threads": 2}
+    cfg = {
+        "train": [str(corpus["train"])],
+        "eval": {"heldout": str(corpus["eval"])},
+        "out_dir": str(out),
+        "model": {"d_model": 64, "n_layers": 2, "n_heads": 4},
+        "seq_len": 64,
+        "micro_batch": 8,
+        "batch_tokens": 1024,
+        "max_steps": 20,
+        "lr": 3e-3,
+        "warmup_steps": 5,
+        "eval_tokens": 8000,
+        "log_every": 1,
+        "seed": 1,
+        "device": "cpu",
+        "threads": 2,
+    }
     cfg.update(kw)
     return cfg
 
@@ -129,17 +142,43 @@ def test_kill_and_resume_is_bitwise(corpus, tmp_path):
 
 
 def test_ddp_two_processes_get_disjoint_data(corpus, tmp_path):
-    cfg = tiny_config(corpus, tmp_path / "ddp", max_steps=4, micro_batch=4, batch_tokens=1024, debug_batches=True,
-                      eval_tokens=2000, threads=1)
+    cfg = tiny_config(
+        corpus,
+        tmp_path / "ddp",
+        max_steps=4,
+        micro_batch=4,
+        batch_tokens=1024,
+        debug_batches=True,
+        eval_tokens=2000,
+        threads=1,
+    )
     path = tmp_path / "ddp.yaml"
     path.write_text(yaml.safe_dump(cfg))
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
     with socket.socket() as probe:  # a free port: a fixed one can still be held by an earlier run
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-                           "--master_addr", "127.0.0.1", "--master_port", str(port), "-m", "train", str(path)],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            "--master_addr",
+            "127.0.0.1",
+            "--master_port",
+            str(port),
+            "-m",
+            "train",
+            str(path),
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     seen = []
     for rank in (0, 1):
@@ -163,8 +202,9 @@ def test_bpb_of_uniform_model(which, data, bpe, shakespeare, tmp_path):
     tokens_dir = make_tokens(tmp_path / "eval", texts, tokenizer, domain=lambda i: ["a", "b"][i % 2])
     tok = check_tokenizers({"eval": str(tokens_dir)})
     evalset = EvalSet("e", str(tokens_dir), tok["sha256"], tok["eos_id"], seq_len=32, max_tokens=10**9)
-    model = GPT(ModelConfig(vocab_size=tok["vocab_size"], seq_len=32, d_model=32, n_layers=1, n_heads=2,
-                            tie_embeddings=False))
+    model = GPT(
+        ModelConfig(vocab_size=tok["vocab_size"], seq_len=32, d_model=32, n_layers=1, n_heads=2, tie_embeddings=False)
+    )
     torch.nn.init.zeros_(model.head.weight)  # all logits equal: uniform prediction
     result = evaluate(model, evalset, batch=8, device=torch.device("cpu"))
     manifest = json.loads((tokens_dir / "manifest.json").read_text())["totals"]
@@ -187,17 +227,20 @@ def test_same_seed_same_curve(corpus, tmp_path):
     assert losses(tmp_path / "a") != losses(tmp_path / "c")
 
 
-@pytest.mark.parametrize("change, key", [
-    ({"bogus": 1}, "bogus"),
-    ({"model": {"preset": "tiny", "widht": 3}}, "model.widht"),
-    ({"lr": "fast"}, "lr"),
-    ({"seq_len": 0}, "seq_len"),
-    ({"device": "tpu"}, "device"),
-    ({"spike": {"factor": -1}}, "spike.factor"),
-    ({"tokens": "lots"}, "tokens"),
-    ({"tokens": 1000, "chinchilla_multiple": 1.0}, "chinchilla_multiple"),
-    ({"out_dir": None}, "out_dir"),
-])
+@pytest.mark.parametrize(
+    "change, key",
+    [
+        ({"bogus": 1}, "bogus"),
+        ({"model": {"preset": "tiny", "widht": 3}}, "model.widht"),
+        ({"lr": "fast"}, "lr"),
+        ({"seq_len": 0}, "seq_len"),
+        ({"device": "tpu"}, "device"),
+        ({"spike": {"factor": -1}}, "spike.factor"),
+        ({"tokens": "lots"}, "tokens"),
+        ({"tokens": 1000, "chinchilla_multiple": 1.0}, "chinchilla_multiple"),
+        ({"out_dir": None}, "out_dir"),
+    ],
+)
 def test_config_errors_name_the_key(change, key, tmp_path):
     from train.config import ConfigError, load_config
 
@@ -233,9 +276,17 @@ def test_spike_guard_rolls_back_and_skips(corpus, tmp_path):
 
         model.head.register_forward_hook(hook)
 
-    summary = train.run(tiny_config(corpus, tmp_path / "spike", max_steps=8, checkpoint_every=2,
-                                    spike={"window": 3, "factor": 1.5, "rollback": True}), model_hook=boom,
-                        quiet=True)
+    summary = train.run(
+        tiny_config(
+            corpus,
+            tmp_path / "spike",
+            max_steps=8,
+            checkpoint_every=2,
+            spike={"window": 3, "factor": 1.5, "rollback": True},
+        ),
+        model_hook=boom,
+        quiet=True,
+    )
     records = [json.loads(line) for line in (tmp_path / "spike" / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records if r["type"] == "spike"] == [5]
     assert [r["step"] for r in records if r["type"] == "rollback"] == [4]
@@ -258,8 +309,12 @@ def test_stream_packs_every_token_once_per_epoch_and_resumes(corpus):
     for a, b in zip(seqs, seqs[1:]):
         assert a[-1] == b[0]  # consecutive sequences overlap by exactly one token
     first_epoch = np.concatenate([s[:-1] for s in seqs])[:total]
-    expected = np.concatenate([pq.read_table(p, columns=["input_ids"]).column(0).combine_chunks().flatten()
-                               .to_numpy() for p in sorted(tokens_dir.glob("shard-*.parquet"))])
+    expected = np.concatenate(
+        [
+            pq.read_table(p, columns=["input_ids"]).column(0).combine_chunks().flatten().to_numpy()
+            for p in sorted(tokens_dir.glob("shard-*.parquet"))
+        ]
+    )
     assert Counter(first_epoch.tolist()) == Counter(expected.tolist())  # a permutation of documents, all tokens
     assert not np.array_equal(first_epoch, expected)  # shuffled
     state = stream.state_dict()

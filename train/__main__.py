@@ -12,8 +12,13 @@ import yaml
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m train", description="Train a proxy model on curate token shards.")
     parser.add_argument("config", help="the run's YAML file")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a top-level key (VALUE is YAML), e.g. --set max_steps=100")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a top-level key (VALUE is YAML), e.g. --set max_steps=100",
+    )
     args = parser.parse_args(argv)
     from .config import ConfigError
     from .data import DataError

@@ -22,51 +22,86 @@ _NUM = (int, float)
 
 # key → (types, default). A dict default is a nested section with its own keys.
 MODEL_SPEC = {
-    "preset": (str, None), "d_model": (int, None), "n_layers": (int, None), "n_heads": (int, None),
-    "vocab_size": (int, None), "seq_len": (int, None), "mlp_hidden": (int, None), "tie_embeddings": (bool, True),
+    "preset": (str, None),
+    "d_model": (int, None),
+    "n_layers": (int, None),
+    "n_heads": (int, None),
+    "vocab_size": (int, None),
+    "seq_len": (int, None),
+    "mlp_hidden": (int, None),
+    "tie_embeddings": (bool, True),
     "rope_base": (_NUM, 10000.0),
 }
 SPIKE_SPEC = {"window": (int, 50), "factor": (_NUM, 2.0), "rollback": (bool, False), "max_rollbacks": (int, 3)}
 SPEC = {
-    "train": ((str, list), REQUIRED),      # token dirs
-    "eval": ((str, list, dict), None),     # token dir, list of dirs (named by folder), or {name: dir}
+    "train": ((str, list), REQUIRED),  # token dirs
+    "eval": ((str, list, dict), None),  # token dir, list of dirs (named by folder), or {name: dir}
     "out_dir": (str, REQUIRED),
     "model": (dict, MODEL_SPEC),
     "seq_len": (int, 256),
     "batch_tokens": (_NUM + (str,), None),  # target tokens per optimizer step (default: one micro-batch per rank)
-    "micro_batch": (int, 8),               # sequences per forward pass per rank
-    "tokens": (_NUM + (str,), None),       # training budget in tokens ("20M" accepted)
-    "chinchilla_multiple": (_NUM, None),   # or a multiple of 20 tokens per parameter
-    "max_steps": (int, None),              # overrides the budget
-    "stop_at_step": (int, None),           # stop (with a checkpoint) after this step; the schedule is unchanged
+    "micro_batch": (int, 8),  # sequences per forward pass per rank
+    "tokens": (_NUM + (str,), None),  # training budget in tokens ("20M" accepted)
+    "chinchilla_multiple": (_NUM, None),  # or a multiple of 20 tokens per parameter
+    "max_steps": (int, None),  # overrides the budget
+    "stop_at_step": (int, None),  # stop (with a checkpoint) after this step; the schedule is unchanged
     "lr": (_NUM, 1e-3),
     "min_lr_ratio": (_NUM, 0.1),
     "warmup_steps": (int, None),
-    "warmup_fraction": (_NUM, None),       # default 0.02 when neither is given
+    "warmup_fraction": (_NUM, None),  # default 0.02 when neither is given
     "weight_decay": (_NUM, 0.1),
     "beta1": (_NUM, 0.9),
     "beta2": (_NUM, 0.95),
     "grad_clip": (_NUM, 1.0),
-    "eval_every": (int, 0),                # steps; 0: only at the end
+    "eval_every": (int, 0),  # steps; 0: only at the end
     "eval_tokens": (_NUM + (str,), 1_000_000),  # cap per eval set (whole documents)
-    "eval_batch": (int, None),             # windows per eval forward pass (default micro_batch)
-    "checkpoint_every": (int, 0),          # steps; 0: only at the end (and at a stop)
+    "eval_batch": (int, None),  # windows per eval forward pass (default micro_batch)
+    "checkpoint_every": (int, 0),  # steps; 0: only at the end (and at a stop)
     "log_every": (int, 10),
     "seed": (int, 0),
     "device": (str, "auto"),
     "dtype": (str, "auto"),
     "compile": ((str, bool), "auto"),
-    "threads": (int, None),                # torch.set_num_threads on CPU
-    "resume": ((str, bool), "auto"),       # auto: resume when out_dir holds a checkpoint
+    "threads": (int, None),  # torch.set_num_threads on CPU
+    "resume": ((str, bool), "auto"),  # auto: resume when out_dir holds a checkpoint
     "spike": (dict, SPIKE_SPEC),
-    "debug_batches": (bool, False),        # write batches-rank<r>.jsonl: the global sequence indices each rank used
+    "debug_batches": (bool, False),  # write batches-rank<r>.jsonl: the global sequence indices each rank used
 }
-CHOICES = {"device": {"auto", "cpu", "cuda"}, "dtype": {"auto", "bf16", "fp32"}, "compile": {"auto", True, False},
-           "resume": {"auto", True, False}, "model.preset": {None, *["tiny", "20m", "60m", "124m", "350m"]}}
-POSITIVE = {"seq_len", "micro_batch", "lr", "grad_clip", "log_every", "model.d_model", "model.n_layers",
-            "model.n_heads", "model.vocab_size", "model.seq_len", "spike.window", "spike.factor", "eval_tokens"}
-NON_NEGATIVE = {"max_steps", "stop_at_step", "warmup_steps", "weight_decay", "eval_every", "checkpoint_every",
-                "min_lr_ratio", "warmup_fraction", "spike.max_rollbacks", "chinchilla_multiple", "tokens"}
+CHOICES = {
+    "device": {"auto", "cpu", "cuda"},
+    "dtype": {"auto", "bf16", "fp32"},
+    "compile": {"auto", True, False},
+    "resume": {"auto", True, False},
+    "model.preset": {None, *["tiny", "20m", "60m", "124m", "350m"]},
+}
+POSITIVE = {
+    "seq_len",
+    "micro_batch",
+    "lr",
+    "grad_clip",
+    "log_every",
+    "model.d_model",
+    "model.n_layers",
+    "model.n_heads",
+    "model.vocab_size",
+    "model.seq_len",
+    "spike.window",
+    "spike.factor",
+    "eval_tokens",
+}
+NON_NEGATIVE = {
+    "max_steps",
+    "stop_at_step",
+    "warmup_steps",
+    "weight_decay",
+    "eval_every",
+    "checkpoint_every",
+    "min_lr_ratio",
+    "warmup_fraction",
+    "spike.max_rollbacks",
+    "chinchilla_multiple",
+    "tokens",
+}
 
 
 def parse_count(value, key: str) -> int:

@@ -41,8 +41,10 @@ def check_tokenizers(dirs: dict[str, str]) -> dict:
         if first is None:
             first = (label, d, tok)
         elif tok["sha256"] != first[2]["sha256"]:
-            raise DataError(f"{label} ({d}) was tokenized with tokenizer sha256 {tok['sha256'][:12]}…, "
-                            f"{first[0]} ({first[1]}) with {first[2]['sha256'][:12]}…: refusing to mix them")
+            raise DataError(
+                f"{label} ({d}) was tokenized with tokenizer sha256 {tok['sha256'][:12]}…, "
+                f"{first[0]} ({first[1]}) with {first[2]['sha256'][:12]}…: refusing to mix them"
+            )
     return {"sha256": first[2]["sha256"], "vocab_size": int(first[2]["vocab_size"]), "eos_id": int(first[2]["eos_id"])}
 
 
@@ -86,8 +88,15 @@ class TrainStream:
 
     # --- state -----------------------------------------------------------------------------------------------
     def state_dict(self) -> dict:
-        return {"epoch": self.epoch, "unit": self.unit, "row": self.row, "offset": self.offset,
-                "seq_index": self.seq_index, "seed": self.seed, "units": len(self.units)}
+        return {
+            "epoch": self.epoch,
+            "unit": self.unit,
+            "row": self.row,
+            "offset": self.offset,
+            "seq_index": self.seq_index,
+            "seed": self.seed,
+            "units": len(self.units),
+        }
 
     def load_state_dict(self, state: dict) -> None:
         if state["units"] != len(self.units) or state["seed"] != self.seed:
@@ -132,7 +141,7 @@ class TrainStream:
             if after is None and got + avail >= advance:
                 after = (e, u, r, o + advance - got)
             take = min(avail, want - got)
-            pieces.append(values[start:start + take])
+            pieces.append(values[start : start + take])
             got += take
             if take == avail:
                 r, o = r + 1, 0
@@ -185,7 +194,7 @@ class EvalSet:
                         domain_names.append(dom)
                         bytes_per_domain.append(0)
                     d = domain_names.index(dom)
-                    ids.append(values[offsets[i]:offsets[i + 1]])
+                    ids.append(values[offsets[i] : offsets[i + 1]])
                     doms.append(np.full(n, d, dtype=np.int64))
                     bytes_per_domain[d] += int(nbytes[i])
                     total += n

@@ -22,7 +22,7 @@ def evaluate(model, evalset: EvalSet, batch: int, device, autocast=None, rank: i
     count = torch.zeros(n_dom, dtype=torch.float64, device=device)
     windows = list(range(rank, len(evalset.inputs), world))
     for i in range(0, len(windows), batch):
-        idx = windows[i:i + batch]
+        idx = windows[i : i + batch]
         x = torch.from_numpy(evalset.inputs[idx]).to(device)
         y = torch.from_numpy(evalset.targets[idx]).to(device)
         dom = torch.from_numpy(evalset.domain[idx]).to(device)

@@ -31,9 +31,21 @@ from .optim import make_optimizer, make_scheduler
 from .plot import plot_losses
 
 # substring of torch.cuda.get_device_name() → dense BF16 peak FLOP/s
-BF16_PEAK = [("H200", 989e12), ("H100 PCIe", 756e12), ("H100", 989e12), ("GH200", 989e12), ("B200", 2250e12),
-             ("A100", 312e12), ("A10G", 125e12), ("A10", 125e12), ("L40S", 362e12), ("L4", 121e12),
-             ("4090", 165e12), ("3090", 71e12), ("V100", 125e12)]
+BF16_PEAK = [
+    ("H200", 989e12),
+    ("H100 PCIe", 756e12),
+    ("H100", 989e12),
+    ("GH200", 989e12),
+    ("B200", 2250e12),
+    ("A100", 312e12),
+    ("A10G", 125e12),
+    ("A10", 125e12),
+    ("L40S", 362e12),
+    ("L4", 121e12),
+    ("4090", 165e12),
+    ("3090", 71e12),
+    ("V100", 125e12),
+]
 CHINCHILLA_TOKENS_PER_PARAM = 20
 
 
@@ -78,8 +90,10 @@ class Progress:
             return
         width = 20
         done = int(width * step / max(1, self.total))
-        line = (f"[{'#' * done}{'.' * (width - done)}] step {step}/{self.total} loss {loss:.4f} "
-                f"lr {lr:.2e} {tps:,.0f} tok/s")
+        line = (
+            f"[{'#' * done}{'.' * (width - done)}] step {step}/{self.total} loss {loss:.4f} "
+            f"lr {lr:.2e} {tps:,.0f} tok/s"
+        )
         sys.stderr.write(("\r" + line) if self.tty else line + "\n")
         sys.stderr.flush()
 
@@ -94,12 +108,20 @@ def _model_config(cfg: dict, vocab: int) -> ModelConfig:
     vocab_size = m["vocab_size"] or vocab
     if vocab_size < vocab:
         raise ConfigError(f"config: key 'model.vocab_size': {vocab_size} is smaller than the tokenizer's {vocab}")
-    mc = ModelConfig(vocab_size=vocab_size, seq_len=cfg["seq_len"], d_model=m["d_model"] or d,
-                     n_layers=m["n_layers"] or n_layers, n_heads=m["n_heads"] or n_heads, mlp_hidden=m["mlp_hidden"],
-                     tie_embeddings=m["tie_embeddings"], rope_base=float(m["rope_base"]))
+    mc = ModelConfig(
+        vocab_size=vocab_size,
+        seq_len=cfg["seq_len"],
+        d_model=m["d_model"] or d,
+        n_layers=m["n_layers"] or n_layers,
+        n_heads=m["n_heads"] or n_heads,
+        mlp_hidden=m["mlp_hidden"],
+        tie_embeddings=m["tie_embeddings"],
+        rope_base=float(m["rope_base"]),
+    )
     if mc.d_model % mc.n_heads or (mc.d_model // mc.n_heads) % 2:
-        raise ConfigError(f"config: key 'model.n_heads': d_model {mc.d_model} must split into {mc.n_heads} heads "
-                          "of an even size")
+        raise ConfigError(
+            f"config: key 'model.n_heads': d_model {mc.d_model} must split into {mc.n_heads} heads of an even size"
+        )
     return mc
 
 
@@ -179,23 +201,36 @@ def _run(cfg, device, rank, world, stop_hook, model_hook, quiet) -> dict:
     if cfg["max_steps"] is not None:
         total_steps = cfg["max_steps"]
     elif cfg["tokens"] is not None or cfg["chinchilla_multiple"] is not None:
-        budget = cfg["tokens"] if cfg["tokens"] is not None else \
-            cfg["chinchilla_multiple"] * CHINCHILLA_TOKENS_PER_PARAM * n_params
+        budget = (
+            cfg["tokens"]
+            if cfg["tokens"] is not None
+            else cfg["chinchilla_multiple"] * CHINCHILLA_TOKENS_PER_PARAM * n_params
+        )
         total_steps = max(1, math.ceil(budget / step_tokens))
     else:
         raise ConfigError("config: key 'tokens': give 'tokens', 'chinchilla_multiple' or 'max_steps'")
-    warmup = cfg["warmup_steps"] if cfg["warmup_steps"] is not None else \
-        round((cfg["warmup_fraction"] if cfg["warmup_fraction"] is not None else 0.02) * total_steps)
+    warmup = (
+        cfg["warmup_steps"]
+        if cfg["warmup_steps"] is not None
+        else round((cfg["warmup_fraction"] if cfg["warmup_fraction"] is not None else 0.02) * total_steps)
+    )
     warmup = max(1, warmup)
 
     optimizer = make_optimizer(model, cfg["lr"], cfg["weight_decay"], (cfg["beta1"], cfg["beta2"]), device.type)
     scheduler = make_scheduler(optimizer, warmup, total_steps, cfg["min_lr_ratio"])
     stream = TrainStream(cfg["train"], tok["sha256"], seq_len, cfg["seed"], rank, world)
-    evalsets = [EvalSet(n, d, tok["sha256"], tok["eos_id"], seq_len, cfg["eval_tokens"])
-                for n, d in cfg["eval"].items()]
+    evalsets = [
+        EvalSet(n, d, tok["sha256"], tok["eos_id"], seq_len, cfg["eval_tokens"]) for n, d in cfg["eval"].items()
+    ]
     guard = SpikeGuard(cfg["spike"]["window"], cfg["spike"]["factor"])
-    identity = {"model": vars(mc), "seq_len": seq_len, "step_tokens": step_tokens, "total_steps": total_steps,
-                "world": world, "tokenizer_sha256": tok["sha256"]}
+    identity = {
+        "model": vars(mc),
+        "seq_len": seq_len,
+        "step_tokens": step_tokens,
+        "total_steps": total_steps,
+        "world": world,
+        "tokenizer_sha256": tok["sha256"],
+    }
 
     metrics_path = out / "metrics.jsonl"
     step, rollbacks, spikes = 0, 0, 0
@@ -234,33 +269,50 @@ def _run(cfg, device, rank, world, stop_hook, model_hook, quiet) -> dict:
     if use_compile:
         model = torch.compile(model)
     if world > 1:
-        model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda"
-                                                          else None)
+        model = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
     peak = device_peak_flops(device)
     flops_per_token = raw_model.flops_per_token()
 
     def save_checkpoint() -> None:
         if master:
-            checkpoint.save(out, {
-                "model": raw_model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "data": stream.state_dict(), "rng": checkpoint.rng_state(),
-                "step": step, "tokens": step * step_tokens, "spike_window": guard.state_dict(),
-                "rollbacks": rollbacks, "spikes": spikes, "identity": identity, "config": cfg})
+            checkpoint.save(
+                out,
+                {
+                    "model": raw_model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "data": stream.state_dict(),
+                    "rng": checkpoint.rng_state(),
+                    "step": step,
+                    "tokens": step * step_tokens,
+                    "spike_window": guard.state_dict(),
+                    "rollbacks": rollbacks,
+                    "spikes": spikes,
+                    "identity": identity,
+                    "config": cfg,
+                },
+            )
         if world > 1:
             dist.barrier()
 
     def run_evals() -> dict:
-        results = {e.name: evaluate(raw_model, e, cfg["eval_batch"] or micro, device,
-                                    autocast, rank, world) for e in evalsets}
+        results = {
+            e.name: evaluate(raw_model, e, cfg["eval_batch"] or micro, device, autocast, rank, world) for e in evalsets
+        }
         if master and results:
             _write_jsonl(metrics_path, {"type": "eval", "step": step, "tokens": step * step_tokens, "eval": results})
         return results
 
     progress = Progress(total_steps, cfg["log_every"], master and not quiet)
     if master and not quiet:
-        print(f"train: {n_params:,} parameters, {total_steps} steps of {step_tokens:,} tokens "
-              f"({accum} × {micro} × {seq_len} × {world} ranks), device {device}, {dtype}"
-              f"{', compiled' if use_compile else ''}", file=sys.stderr)
+        print(
+            f"train: {n_params:,} parameters, {total_steps} steps of {step_tokens:,} tokens "
+            f"({accum} × {micro} × {seq_len} × {world} ranks), device {device}, {dtype}"
+            f"{', compiled' if use_compile else ''}",
+            file=sys.stderr,
+        )
 
     model.train()
     stopped = False
@@ -279,7 +331,7 @@ def _run(cfg, device, rank, world, stop_hook, model_hook, quiet) -> dict:
                 batch = batch.pin_memory().to(device, non_blocking=True)
             x, y = batch[:, :-1], batch[:, 1:]
             sync = world == 1 or micro_step == accum - 1
-            with (nullcontext() if sync else model.no_sync()), autocast:
+            with nullcontext() if sync else model.no_sync(), autocast:
                 _, loss = model(x, y)
             (loss / accum).backward()
             loss_sum += loss.detach()
@@ -295,16 +347,31 @@ def _run(cfg, device, rank, world, stop_hook, model_hook, quiet) -> dict:
             can_roll = cfg["spike"]["rollback"] and rollbacks < cfg["spike"]["max_rollbacks"]
             state = checkpoint.load(out) if can_roll else None
             if master:
-                _write_jsonl(metrics_path, {"type": "spike", "step": step + 1, "loss": loss_val, "reference": ref,
-                                            "rollback": state is not None})
+                _write_jsonl(
+                    metrics_path,
+                    {
+                        "type": "spike",
+                        "step": step + 1,
+                        "loss": loss_val,
+                        "reference": ref,
+                        "rollback": state is not None,
+                    },
+                )
                 print(f"\ntrain: loss spike at step {step + 1}: {loss_val:.4f} vs mean {ref}", file=sys.stderr)
             if state is not None:
                 optimizer.zero_grad(set_to_none=True)
                 back_to = restore(state, data=False)  # keep the data position: the offending batches are skipped
                 rollbacks += 1
                 if master:
-                    _write_jsonl(metrics_path, {"type": "rollback", "step": back_to, "from_step": step + 1,
-                                                "skipped_sequences_to": stream.seq_index})
+                    _write_jsonl(
+                        metrics_path,
+                        {
+                            "type": "rollback",
+                            "step": back_to,
+                            "from_step": step + 1,
+                            "skipped_sequences_to": stream.seq_index,
+                        },
+                    )
                 step = back_to
                 del state
                 continue
@@ -326,9 +393,16 @@ def _run(cfg, device, rank, world, stop_hook, model_hook, quiet) -> dict:
             now = time.perf_counter()
             tokens_per_s = tokens_log / max(now - t_log, 1e-9)
             if step % cfg["log_every"] == 0 or step == total_steps:
-                record = {"type": "train", "step": step, "tokens": step * step_tokens, "lr": lr, "loss": loss_val,
-                          "grad_norm": grad_norm, "tokens_per_s": round(tokens_per_s, 1),
-                          "elapsed_s": round(now - t_start, 3)}
+                record = {
+                    "type": "train",
+                    "step": step,
+                    "tokens": step * step_tokens,
+                    "lr": lr,
+                    "loss": loss_val,
+                    "grad_norm": grad_norm,
+                    "tokens_per_s": round(tokens_per_s, 1),
+                    "elapsed_s": round(now - t_start, 3),
+                }
                 if peak:
                     record["mfu"] = round(tokens_per_s * flops_per_token / (world * peak), 4)
                 if master:
@@ -338,8 +412,9 @@ def _run(cfg, device, rank, world, stop_hook, model_hook, quiet) -> dict:
 
         if cfg["eval_every"] and step % cfg["eval_every"] == 0 and step < total_steps and evalsets:
             last_eval = run_evals()
-        stop = (cfg["stop_at_step"] is not None and step == cfg["stop_at_step"]) or \
-            (stop_hook is not None and stop_hook(step))
+        stop = (cfg["stop_at_step"] is not None and step == cfg["stop_at_step"]) or (
+            stop_hook is not None and stop_hook(step)
+        )
         if (cfg["checkpoint_every"] and step % cfg["checkpoint_every"] == 0) or stop or step == total_steps:
             save_checkpoint()
         if stop and step < total_steps:
@@ -351,19 +426,40 @@ def _run(cfg, device, rank, world, stop_hook, model_hook, quiet) -> dict:
         last_eval = run_evals()
     elapsed = time.perf_counter() - t_start
     summary = {
-        "finished": not stopped, "step": step, "total_steps": total_steps, "tokens": step * step_tokens,
-        "step_tokens": step_tokens, "grad_accum": accum, "world_size": world, "params": n_params,
-        "flops_per_token": flops_per_token, "flops_formula": "6*N + 12*n_layers*d_model*seq_len (PaLM, App. B)",
-        "device": str(device), "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-        "dtype": dtype, "compiled": use_compile, "peak_bf16_flops": peak, "final_train_loss": loss_val,
-        "tokens_per_s_last": tokens_per_s, "elapsed_s": elapsed, "spikes": spikes, "rollbacks": rollbacks,
-        "eval": last_eval, "tokenizer": tok, "model": vars(mc), "warmup_steps": warmup, "data": stream.state_dict(),
+        "finished": not stopped,
+        "step": step,
+        "total_steps": total_steps,
+        "tokens": step * step_tokens,
+        "step_tokens": step_tokens,
+        "grad_accum": accum,
+        "world_size": world,
+        "params": n_params,
+        "flops_per_token": flops_per_token,
+        "flops_formula": "6*N + 12*n_layers*d_model*seq_len (PaLM, App. B)",
+        "device": str(device),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "dtype": dtype,
+        "compiled": use_compile,
+        "peak_bf16_flops": peak,
+        "final_train_loss": loss_val,
+        "tokens_per_s_last": tokens_per_s,
+        "elapsed_s": elapsed,
+        "spikes": spikes,
+        "rollbacks": rollbacks,
+        "eval": last_eval,
+        "tokenizer": tok,
+        "model": vars(mc),
+        "warmup_steps": warmup,
+        "data": stream.state_dict(),
     }
     if master:
         records = [json.loads(line) for line in metrics_path.read_text().splitlines()] if metrics_path.is_file() else []
         train_pts = [(r["tokens"], r["loss"]) for r in records if r["type"] == "train"]
-        eval_pts = [(r["tokens"], float(np.mean([v["loss"] for v in r["eval"].values()])))
-                    for r in records if r["type"] == "eval"]
+        eval_pts = [
+            (r["tokens"], float(np.mean([v["loss"] for v in r["eval"].values()])))
+            for r in records
+            if r["type"] == "eval"
+        ]
         summary["loss_png_axes"] = plot_losses(out / "loss.png", train_pts, eval_pts)
         (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     return summary

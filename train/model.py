@@ -15,11 +15,11 @@ import torch.nn.functional as F
 
 # name → (d_model, n_layers, n_heads); approximate non-embedding parameter counts in the names
 PRESETS = {
-    "tiny": (128, 4, 4),      # ~0.8M + embeddings: CPU tests and smoke runs
-    "20m": (384, 10, 6),      # ~18M
-    "60m": (640, 12, 10),     # ~59M
-    "124m": (768, 12, 12),    # GPT-2 small shape (~85M + 38M tied embeddings at a 50k vocab)
-    "350m": (1024, 24, 16),   # GPT-2 medium shape
+    "tiny": (128, 4, 4),  # ~0.8M + embeddings: CPU tests and smoke runs
+    "20m": (384, 10, 6),  # ~18M
+    "60m": (640, 12, 10),  # ~59M
+    "124m": (768, 12, 12),  # GPT-2 small shape (~85M + 38M tied embeddings at a 50k vocab)
+    "350m": (1024, 24, 16),  # GPT-2 medium shape
 }
 
 
@@ -142,8 +142,9 @@ class GPT(nn.Module):
         logits = self.head(self.norm(x))
         if targets is None:
             return logits, None
-        loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-1,
-                               reduction=reduction)
+        loss = F.cross_entropy(
+            logits.float().view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-1, reduction=reduction
+        )
         return logits, loss if reduction != "none" else loss.view(targets.shape)
 
     def flops_per_token(self) -> float:

@@ -10,8 +10,8 @@ import torch
 
 def make_optimizer(model, lr: float, weight_decay: float, betas: tuple[float, float], device_type: str):
     params = [p for p in model.parameters() if p.requires_grad]
-    decay = [p for p in params if p.dim() >= 2]       # linear weights and the embedding
-    no_decay = [p for p in params if p.dim() < 2]     # norm gains
+    decay = [p for p in params if p.dim() >= 2]  # linear weights and the embedding
+    no_decay = [p for p in params if p.dim() < 2]  # norm gains
     groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     fused = device_type == "cuda" and "fused" in inspect.signature(torch.optim.AdamW).parameters
     kwargs = {"fused": True} if fused else {}

@@ -23,8 +23,9 @@ def write_png(path: str | Path, rgb: np.ndarray) -> None:
         return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
 
     header = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
-    Path(path).write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 9))
-                           + chunk(b"IEND", b""))
+    Path(path).write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b"")
+    )
 
 
 def _line(img: np.ndarray, x0, y0, x1, y1, color, width: int = 2) -> None:
@@ -37,8 +38,12 @@ def _line(img: np.ndarray, x0, y0, x1, y1, color, width: int = 2) -> None:
             img[np.clip(ys + dy, 0, h - 1), np.clip(xs + dx, 0, w - 1)] = color
 
 
-def plot_losses(path: str | Path, train: list[tuple[float, float]], evals: list[tuple[float, float]],
-                size: tuple[int, int] = (640, 400)) -> dict | None:
+def plot_losses(
+    path: str | Path,
+    train: list[tuple[float, float]],
+    evals: list[tuple[float, float]],
+    size: tuple[int, int] = (640, 400),
+) -> dict | None:
     """train/evals: (tokens, loss) points. Returns the axes' ranges, or None when there is nothing to draw."""
     points = [p for p in train + evals if np.isfinite(p[1])]
     if not points:
@@ -61,6 +66,6 @@ def plot_losses(path: str | Path, train: list[tuple[float, float]], evals: list[
             _line(img, x0, y0, x1, y1, color)
         if color == ORANGE:
             for x, y in pts:
-                img[max(0, int(y) - 3):int(y) + 4, max(0, int(x) - 3):int(x) + 4] = color
+                img[max(0, int(y) - 3) : int(y) + 4, max(0, int(x) - 3) : int(x) + 4] = color
     write_png(path, img)
     return {"tokens": [float(x_lo), float(x_hi)], "loss": [float(y_lo), float(y_hi)]}

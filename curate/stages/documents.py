@@ -22,8 +22,15 @@ _FIELDS = ("url", "language", "language_score", "source", "crawl_date", "domain"
 class DocumentsReader(AccountedReader):
     name = "📖 documents reader"
 
-    def __init__(self, paths: list[str], rejects=None, limit: int = -1, progress: bool = False,
-                 text_field: str = "text", id_field: str = "id"):
+    def __init__(
+        self,
+        paths: list[str],
+        rejects=None,
+        limit: int = -1,
+        progress: bool = False,
+        text_field: str = "text",
+        id_field: str = "id",
+    ):
         super().__init__(paths, rejects, limit, progress)
         self.text_field, self.id_field = text_field, id_field
 
@@ -49,8 +56,11 @@ class DocumentsReader(AccountedReader):
                 doc_id = row.get(self.id_field)
                 metadata = {k: row.get(k) for k in _FIELDS}
                 metadata["source"] = metadata["source"] or path
-                doc = Document(text=text if isinstance(text, str) else "", id=str(doc_id or _stable_id(path, index)),
-                               metadata=metadata)
+                doc = Document(
+                    text=text if isinstance(text, str) else "",
+                    id=str(doc_id or _stable_id(path, index)),
+                    metadata=metadata,
+                )
                 yield doc if doc.text.strip() else reject(doc, "empty", f"row {index}: no `{self.text_field}`")
         except Exception as err:  # a broken file, bad JSON: name the file and the row, go on with the next file
             doc = Document(text="", id=_stable_id(path, index + 1, "read_error"), metadata={"source": path})

@@ -53,7 +53,7 @@ class LanguageID(BaseFilter):
         self.min_score = min_score
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
-        (lang, score), = predict(doc.text, k=1)
+        ((lang, score),) = predict(doc.text, k=1)
         doc.metadata["language"] = lang
         doc.metadata["language_score"] = score
         if self.languages is None:

@@ -46,8 +46,10 @@ PLACEHOLDERS: dict[str, str] = {
 
 Span = tuple[int, int, str]
 
-_EMAIL = re.compile(r"(?<![\w.%+-])[A-Za-z0-9][A-Za-z0-9._%+-]*@(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+"
-                    r"[A-Za-z]{2,24}(?![\w-])")
+_EMAIL = re.compile(
+    r"(?<![\w.%+-])[A-Za-z0-9][A-Za-z0-9._%+-]*@(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+"
+    r"[A-Za-z]{2,24}(?![\w-])"
+)
 
 # IBAN: country, check digits, then the BBAN, either compact or in groups of four separated by single spaces.
 _IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}")
@@ -63,34 +65,44 @@ IBAN_LENGTHS: dict[str, int] = {
 
 # Cards: one run of 13-19 digits, or the printed layouts (4-4-4-4[-3], Amex 4-6-5, Diners 4-6-4) with one
 # separator used throughout. Neighbouring digits, dots or dashes mean the number is part of something longer.
-_CARD = re.compile(r"(?<![\w.,+-])(?:\d{13,19}|\d{4}([ -])\d{4}\1\d{4}\1\d{1,4}(?:\1\d{3})?|\d{4}([ -])\d{6}\2\d{4,5})"
-                   r"(?![\w]|[.,-]\d)")
+_CARD = re.compile(
+    r"(?<![\w.,+-])(?:\d{13,19}|\d{4}([ -])\d{4}\1\d{4}\1\d{1,4}(?:\1\d{3})?|\d{4}([ -])\d{6}\2\d{4,5})"
+    r"(?![\w]|[.,-]\d)"
+)
 
 _BARCODE_BEFORE = re.compile(r"(?i)\b(?:EAN|GTIN|UPC|SKU|barcode|ISBN|ISSN)(?:-1[03])?\b\W*$")
 
 _IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w]|\.\d)")
-_IPV6 = re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9A-Fa-f]{0,4})"
-                   r"(?:%[0-9A-Za-z_.-]+)?(?![\w:])")
+_IPV6 = re.compile(
+    r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9A-Fa-f]{0,4})"
+    r"(?:%[0-9A-Za-z_.-]+)?(?![\w:])"
+)
 # Dotted quads that are numbered things, not hosts: "version 1.2.3.4", "v1.2.3.4", "section 8.2.4.44".
-_VERSION_BEFORE = re.compile(r"(?i)(?:\b(?:version|ver|release|build|firmware|v|sections?|sec|chapter|clause|rule|"
-                             r"step)\.?|__version__|§)[\s:=\"'#-]*$")
+_VERSION_BEFORE = re.compile(
+    r"(?i)(?:\b(?:version|ver|release|build|firmware|v|sections?|sec|chapter|clause|rule|"
+    r"step)\.?|__version__|§)[\s:=\"'#-]*$"
+)
 
 _EXT = r"(?:\s?(?:x|ext\.?)\s?\d{1,5})?"
 _PHONES: tuple[re.Pattern[str], ...] = (
     # International: +CC followed by digit groups ("+44 (0)20 7946 0958", "+1-212-456-7890", "+12312322334").
     re.compile(r"(?<![\w+])\+[1-9][ .()-]{0,2}(?:\d[ .()-]{0,2}){5,12}\d\d" + _EXT + r"(?!\w|[.,-]\d)"),
     # US/NANP 3-3-4 with separators, optional country code: "(814) 360 8593", "555.123.4567".
-    re.compile(r"(?<![\w.+-])(?:1[ .-])?(?:\([2-9]\d{2}\)\s?|[2-9]\d{2}[ .-])[2-9]\d{2}[ .-]\d{4}" + _EXT
-               + r"(?!\w|[.-]\d)"),
+    re.compile(
+        r"(?<![\w.+-])(?:1[ .-])?(?:\([2-9]\d{2}\)\s?|[2-9]\d{2}[ .-])[2-9]\d{2}[ .-]\d{4}" + _EXT + r"(?!\w|[.-]\d)"
+    ),
     # National with trunk 0: "020 7946 0958", "07700 900123", "01 23 45 67 89", "030/1234567", "(07) 5331 0577".
-    re.compile(r"(?<![\w.,/+-])(?:\(0\d{1,4}\)\s?|0\d{1,5}[ ./-])\d{2,8}(?:[ .-]\d{2,8}){0,4}" + _EXT
-               + r"(?!\w|[.,/-]\d)"),
+    re.compile(
+        r"(?<![\w.,/+-])(?:\(0\d{1,4}\)\s?|0\d{1,5}[ ./-])\d{2,8}(?:[ .-]\d{2,8}){0,4}" + _EXT + r"(?!\w|[.,/-]\d)"
+    ),
     # Bracketed 2-3 digit area code: "(11) 91234-5678", "(96) 627-277".
     re.compile(r"(?<![\w.])\(\d{2,3}\)\s?\d{3,5}[ -]\d{3,4}(?!\w|[.-]\d)"),
     # Anything number-like right after a phone word: "call me on 21 212 133 2727", "Tel: 2312322334".
-    re.compile(r"(?i:\b(?:tel(?:ephone)?|phone|ph|mobile|cell(?:phone)?|fax|whatsapp|hotline|call(?:\s+(?:me|us))?"
-               r"(?:\s+(?:at|on))?|text\s+(?:me|us)(?:\s+(?:at|on))?|reach\s+(?:me|us)\s+at)\b\.?(?:\s*(?:no|nr|number)"
-               r"\b\.?)?[\s:#-]{0,3})(\+?\(?\d(?:[ .()-]{0,2}\d){6,14}" + _EXT + r")(?!\w|[.,/-]\d)"),
+    re.compile(
+        r"(?i:\b(?:tel(?:ephone)?|phone|ph|mobile|cell(?:phone)?|fax|whatsapp|hotline|call(?:\s+(?:me|us))?"
+        r"(?:\s+(?:at|on))?|text\s+(?:me|us)(?:\s+(?:at|on))?|reach\s+(?:me|us)\s+at)\b\.?(?:\s*(?:no|nr|number)"
+        r"\b\.?)?[\s:#-]{0,3})(\+?\(?\d(?:[ .()-]{0,2}\d){6,14}" + _EXT + r")(?!\w|[.,/-]\d)"
+    ),
 )
 _PHONE_MIN_DIGITS = (8, 10, 9, 8, 7)  # per pattern above
 _NUMBER_BEFORE = re.compile(r"\d[ .-]$")

@@ -92,8 +92,14 @@ class AccountedReader(BaseReader):
         if data:
             yield from data
         bar = tqdm(
-            total=None, unit=" records", desc=f"task {rank}", disable=not self.progress, dynamic_ncols=True,
-            mininterval=1.0, position=rank if world_size > 1 else None, leave=True,
+            total=None,
+            unit=" records",
+            desc=f"task {rank}",
+            disable=not self.progress,
+            dynamic_ncols=True,
+            mininterval=1.0,
+            position=rank if world_size > 1 else None,
+            leave=True,
         )
         read = 0
         with self.rejects if self.rejects else _nullwriter() as writer, bar:
@@ -216,6 +222,7 @@ class WarcReader(AccountedReader):
         doc.metadata[HTTP_CHARSET_KEY] = charset_from_content_type(content_type)
         return doc
 
+
 def _size(path: str) -> int:
     try:
         if "://" in path and not path.startswith("file://"):
@@ -246,7 +253,7 @@ def shard(paths: list[str], rank: int, world_size: int) -> list[str]:
 
 
 def _archive_kind(head: bytes) -> str | None:
-    """"warc", "arc" or None from a file's first bytes (gzip or plain).
+    """ "warc", "arc" or None from a file's first bytes (gzip or plain).
 
     warcio would take any line of five words for an ARC header, and converts ARC without saying so; ARC files
     open with a `filedesc://` record, WARC files with a version line.
