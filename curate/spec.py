@@ -1,0 +1,89 @@
+"""Helpers every YAML spec uses (pipelines, mixes, compare files): loading, the top-level key check, numbers, paths.
+
+One rule per check, so a pipeline, a mix and a compare file answer the same mistake the same way: every error is a
+`ConfigError` whose message starts with `where` (the file and the key) and says what is allowed.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A spec file that cannot run; the message names the file and the key."""
+
+
+def load_yaml(path: str | Path, what: str = "pipeline") -> Any:
+    """Safe-load a YAML file; a missing file or a syntax error is a ConfigError naming the file and the line."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return yaml.safe_load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such {what} file") from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        at = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise ConfigError(f"{path}: {at}not valid YAML: {getattr(err, 'problem', err)}") from None
+
+
+def check_top_level(data: Any, allowed: tuple[str, ...], path: str) -> None:
+    """A YAML document must be a mapping of known keys."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping with keys {', '.join(allowed)}")
+    for key in data:
+        if key not in allowed:
+            raise ConfigError(f"{path}: {key}: unknown key; allowed: {', '.join(allowed)}")
+
+
+def is_int(value: Any) -> bool:
+    """An integer (YAML `true` is not one)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_number(value: Any) -> bool:
+    """A finite int or float (YAML `true`, `.inf` and `.nan` are not numbers)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def optional_str(value: Any, where: str) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise ConfigError(f"{where}: expected a string, got {value!r}")
+    return value
+
+
+def positive_int(value: Any, where: str) -> int:
+    if not is_int(value) or value <= 0:
+        raise ConfigError(f"{where}: expected a positive integer, got {value!r}")
+    return int(value)
+
+
+def positive_number(value: Any, where: str) -> float:
+    if not is_number(value) or value <= 0:
+        raise ConfigError(f"{where}: expected a positive number, got {value!r}")
+    return float(value)
+
+
+def number_at_least(value: Any, minimum: float, where: str) -> float:
+    if not is_number(value) or value < minimum:
+        raise ConfigError(f"{where}: expected a number >= {minimum:g}, got {value!r}")
+    return float(value)
+
+
+def fraction(value: Any, where: str, *, zero: bool, one: bool = False) -> float:
+    """A number in [0, 1], with each end allowed or not: `0 <= x < 1` is fraction(..., zero=True)."""
+    ok = is_number(value) and (value >= 0 if zero else value > 0) and (value <= 1 if one else value < 1)
+    if not ok:
+        low, high = "0 <=" if zero else "0 <", "<= 1" if one else "< 1"
+        raise ConfigError(f"{where}: expected a number with {low} x {high}, got {value!r}")
+    return float(value)
+
+
+def relative_path(value: Any, base: Path, where: str, what: str) -> Path:
+    """A non-empty path string, resolved against `base` (the spec file's folder) when relative."""
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{where}: expected {what}, got {value!r}")
+    return (base / value).resolve()
