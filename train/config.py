@@ -14,7 +14,12 @@ import yaml
 
 
 class ConfigError(ValueError):
-    pass
+    """A config that cannot run. `key` is the dotted key at fault (None for the file as a whole), as data, so a caller
+    such as `curate compare` can point at its own section without parsing the text; str() reads "config: ..."."""
+
+    def __init__(self, message: str, key: str | None = None):
+        super().__init__(f"config: {message}")
+        self.message, self.key = message, key
 
 
 REQUIRED = object()
@@ -107,22 +112,26 @@ NON_NEGATIVE = {
 def parse_count(value, key: str) -> int:
     """An int, a float, or a string such as '20M', '1.5B', '300k'."""
     if isinstance(value, bool):
-        raise ConfigError(f"config: key '{key}': expected a number, got {value!r}")
+        raise ConfigError(f"key '{key}': expected a number, got {value!r}", key=key)
     if isinstance(value, _NUM):
         return int(value)
     m = re.fullmatch(r"\s*([0-9.]+(?:e[0-9]+)?)\s*([kKmMbBgGtT]?)\s*", str(value))
     if not m:
-        raise ConfigError(f"config: key '{key}': expected a number such as 20000000 or '20M', got {value!r}")
+        raise ConfigError(f"key '{key}': expected a number such as 20000000 or '20M', got {value!r}", key=key)
     scale = {"": 1, "k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9, "t": 1e12}[m.group(2).lower()]
     return int(float(m.group(1)) * scale)
 
 
 def _validate(raw: dict, spec: dict, prefix: str = "") -> dict:
     if not isinstance(raw, dict):
-        raise ConfigError(f"config: key '{prefix.rstrip('.') or '<root>'}': expected a mapping, got {raw!r}")
+        raise ConfigError(
+            f"key '{prefix.rstrip('.') or '<root>'}': expected a mapping, got {raw!r}", key=prefix.rstrip(".") or None
+        )
     unknown = sorted(set(raw) - set(spec))
     if unknown:
-        raise ConfigError(f"config: unknown key '{prefix}{unknown[0]}' (known: {', '.join(sorted(spec))})")
+        raise ConfigError(
+            f"unknown key '{prefix}{unknown[0]}' (known: {', '.join(sorted(spec))})", key=f"{prefix}{unknown[0]}"
+        )
     out = {}
     for key, (types, default) in spec.items():
         name = prefix + key
@@ -131,23 +140,23 @@ def _validate(raw: dict, spec: dict, prefix: str = "") -> dict:
             continue
         if key not in raw or raw[key] is None:
             if default is REQUIRED:
-                raise ConfigError(f"config: key '{name}' is required")
+                raise ConfigError(f"key '{name}' is required", key=name)
             out[key] = copy.deepcopy(default)
             continue
         value = raw[key]
         types = types if isinstance(types, tuple) else (types,)
         if isinstance(value, bool) and bool not in types or not isinstance(value, types):
             wanted = " or ".join(t.__name__ for t in types)
-            raise ConfigError(f"config: key '{name}': expected {wanted}, got {value!r}")
+            raise ConfigError(f"key '{name}': expected {wanted}, got {value!r}", key=name)
         if name in CHOICES and value not in CHOICES[name]:
             choices = ", ".join(str(c) for c in CHOICES[name] if c is not None)
-            raise ConfigError(f"config: key '{name}': must be one of {choices}, got {value!r}")
+            raise ConfigError(f"key '{name}': must be one of {choices}, got {value!r}", key=name)
         if name in ("tokens", "batch_tokens", "eval_tokens"):
             value = parse_count(value, name)
         if name in POSITIVE and value <= 0:
-            raise ConfigError(f"config: key '{name}': must be > 0, got {value!r}")
+            raise ConfigError(f"key '{name}': must be > 0, got {value!r}", key=name)
         if name in NON_NEGATIVE and value < 0:
-            raise ConfigError(f"config: key '{name}': must be >= 0, got {value!r}")
+            raise ConfigError(f"key '{name}': must be >= 0, got {value!r}", key=name)
         out[key] = value
     return out
 
@@ -155,7 +164,7 @@ def _validate(raw: dict, spec: dict, prefix: str = "") -> dict:
 def _paths(value, key: str, base: Path) -> list[str]:
     items = [value] if isinstance(value, str) else value
     if not items or not all(isinstance(p, str) and p for p in items):
-        raise ConfigError(f"config: key '{key}': expected a token directory or a list of them, got {value!r}")
+        raise ConfigError(f"key '{key}': expected a token directory or a list of them, got {value!r}", key=key)
     return [str((base / p).resolve()) for p in items]
 
 
@@ -164,11 +173,11 @@ def load_config(source, overrides: dict | None = None) -> dict:
     if isinstance(source, (str, Path)):
         path = Path(source)
         if not path.is_file():
-            raise ConfigError(f"config: {path}: no such file")
+            raise ConfigError(f"{path}: no such file")  # the file as a whole: no key
         try:
             raw = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as exc:
-            raise ConfigError(f"config: {path}: not valid YAML: {exc}") from None
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from None
         base = path.resolve().parent
     else:
         raw, base = copy.deepcopy(dict(source)), Path.cwd()
@@ -182,7 +191,7 @@ def load_config(source, overrides: dict | None = None) -> dict:
     elif isinstance(ev, dict):
         for name, p in ev.items():
             if not isinstance(p, str):
-                raise ConfigError(f"config: key 'eval.{name}': expected a token directory, got {p!r}")
+                raise ConfigError(f"key 'eval.{name}': expected a token directory, got {p!r}", key=f"eval.{name}")
         cfg["eval"] = {str(n): _paths(p, f"eval.{n}", base)[0] for n, p in ev.items()}
     else:
         dirs = _paths(ev, "eval", base)
@@ -190,20 +199,24 @@ def load_config(source, overrides: dict | None = None) -> dict:
     cfg["out_dir"] = str((base / cfg["out_dir"]).resolve())
     m = cfg["model"]
     if m["seq_len"] is not None and "seq_len" in raw and m["seq_len"] != cfg["seq_len"]:
-        raise ConfigError("config: key 'model.seq_len': differs from 'seq_len'; give one of them")
+        raise ConfigError("key 'model.seq_len': differs from 'seq_len'; give one of them", key="model.seq_len")
     if m["seq_len"] is not None:
         cfg["seq_len"] = m["seq_len"]
     if m["preset"] is None and not any(m[k] for k in ("d_model", "n_layers", "n_heads")):
         m["preset"] = "tiny"
     if m["preset"] is None and not all(m[k] for k in ("d_model", "n_layers", "n_heads")):
         missing = next(k for k in ("d_model", "n_layers", "n_heads") if not m[k])
-        raise ConfigError(f"config: key 'model.{missing}' is required without 'model.preset'")
+        raise ConfigError(f"key 'model.{missing}' is required without 'model.preset'", key=f"model.{missing}")
     if cfg["tokens"] is not None and cfg["chinchilla_multiple"] is not None:
-        raise ConfigError("config: key 'chinchilla_multiple': give either 'tokens' or 'chinchilla_multiple'")
+        raise ConfigError(
+            "key 'chinchilla_multiple': give either 'tokens' or 'chinchilla_multiple'", key="chinchilla_multiple"
+        )
     if cfg["warmup_steps"] is not None and cfg["warmup_fraction"] is not None:
-        raise ConfigError("config: key 'warmup_fraction': give either 'warmup_steps' or 'warmup_fraction'")
+        raise ConfigError(
+            "key 'warmup_fraction': give either 'warmup_steps' or 'warmup_fraction'", key="warmup_fraction"
+        )
     if cfg["warmup_fraction"] is not None and cfg["warmup_fraction"] >= 1:
-        raise ConfigError("config: key 'warmup_fraction': must be < 1")
+        raise ConfigError("key 'warmup_fraction': must be < 1", key="warmup_fraction")
     if cfg["min_lr_ratio"] > 1:
-        raise ConfigError("config: key 'min_lr_ratio': must be <= 1")
+        raise ConfigError("key 'min_lr_ratio': must be <= 1", key="min_lr_ratio")
     return cfg

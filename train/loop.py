@@ -107,7 +107,9 @@ def _model_config(cfg: dict, vocab: int) -> ModelConfig:
     d, n_layers, n_heads = PRESETS[m["preset"]] if m["preset"] else (None, None, None)
     vocab_size = m["vocab_size"] or vocab
     if vocab_size < vocab:
-        raise ConfigError(f"config: key 'model.vocab_size': {vocab_size} is smaller than the tokenizer's {vocab}")
+        raise ConfigError(
+            f"key 'model.vocab_size': {vocab_size} is smaller than the tokenizer's {vocab}", key="model.vocab_size"
+        )
     mc = ModelConfig(
         vocab_size=vocab_size,
         seq_len=cfg["seq_len"],
@@ -120,7 +122,8 @@ def _model_config(cfg: dict, vocab: int) -> ModelConfig:
     )
     if mc.d_model % mc.n_heads or (mc.d_model // mc.n_heads) % 2:
         raise ConfigError(
-            f"config: key 'model.n_heads': d_model {mc.d_model} must split into {mc.n_heads} heads of an even size"
+            f"key 'model.n_heads': d_model {mc.d_model} must split into {mc.n_heads} heads of an even size",
+            key="model.n_heads",
         )
     return mc
 
@@ -130,7 +133,7 @@ def _setup_distributed(cfg: dict):
     rank, local = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
     want = cfg["device"]
     if want == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("config: key 'device': cuda requested but torch.cuda.is_available() is False")
+        raise ConfigError("key 'device': cuda requested but torch.cuda.is_available() is False", key="device")
     use_cuda = want == "cuda" or (want == "auto" and torch.cuda.is_available())
     device = torch.device(f"cuda:{local}" if use_cuda else "cpu")
     if use_cuda:
@@ -208,7 +211,7 @@ def _run(cfg, device, rank, world, stop_hook, model_hook, quiet) -> dict:
         )
         total_steps = max(1, math.ceil(budget / step_tokens))
     else:
-        raise ConfigError("config: key 'tokens': give 'tokens', 'chinchilla_multiple' or 'max_steps'")
+        raise ConfigError("key 'tokens': give 'tokens', 'chinchilla_multiple' or 'max_steps'", key="tokens")
     warmup = (
         cfg["warmup_steps"]
         if cfg["warmup_steps"] is not None
@@ -236,12 +239,12 @@ def _run(cfg, device, rank, world, stop_hook, model_hook, quiet) -> dict:
     step, rollbacks, spikes = 0, 0, 0
     ckpt = checkpoint.load(out) if cfg["resume"] in ("auto", True) else None
     if cfg["resume"] is True and ckpt is None:
-        raise ConfigError(f"config: key 'resume': no {checkpoint.NAME} in {out}")
+        raise ConfigError(f"key 'resume': no {checkpoint.NAME} in {out}", key="resume")
 
     def restore(state: dict, data: bool) -> int:
         for key in ("model", "seq_len", "step_tokens", "world", "tokenizer_sha256"):
             if state["identity"][key] != identity[key]:
-                raise ConfigError(f"config: '{key}' differs from the checkpoint's in {out}; use another out_dir")
+                raise ConfigError(f"'{key}' differs from the checkpoint's in {out}; use another out_dir", key=key)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
