@@ -16,11 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Union
 
-import yaml
+from curate.spec import ConfigError, check_top_level, load_yaml
 
-
-class ConfigError(ValueError):
-    """A pipeline file that cannot run; the message names the file and the key."""
+__all__ = ["ConfigError", "PipelineSpec", "StageDef", "StageSpec", "load", "load_yaml", "parse", "describe_stages"]
 
 
 @dataclass(frozen=True)
@@ -35,6 +33,13 @@ class StageDef:
     needs_text: bool = True
     doc: str = ""
     checker: str | None = None  # "module:function(params, where)" raising ValueError for what types cannot say
+    # What the pipeline and stats.json need to know about the stage, asked here instead of matched by name:
+    makes_text: bool = False  # turns payloads into text (stages that need text come after it)
+    barrier: bool = False  # needs every document before it can decide: the run splits into phases around it
+    writes_tokens: bool = False  # writes token shards to OUTPUT/tokens/ (their manifests are merged after the run)
+    word_splitter: bool = False  # counts words with the English word splitter (stats.json names the splitter)
+    never_rejects: bool = False  # only annotates or rewrites documents: no rejection writer, any drop is a lost record
+    tally: tuple[str, str] | None = None  # (counter prefix, stats.json key) of counts that are not drops
 
     def load(self, which: str | None = None):
         import importlib
@@ -71,6 +76,7 @@ READERS = {
         "curate.stages.documents:DocumentsReader",
         hidden=("paths", "limit", "progress"),
         needs_text=False,
+        makes_text=True,
         doc="text already extracted: a run's documents/*.parquet, or JSONL with a `text` field",
     ),
 }
@@ -84,7 +90,11 @@ STAGES = {
         doc="datatrove's URL blocklists (bundled in its wheel) plus your own domains/words",
     ),
     "extract": StageDef(
-        "extract", "curate.stages.extract:Extract", needs_text=False, doc="trafilatura main-text extraction"
+        "extract",
+        "curate.stages.extract:Extract",
+        needs_text=False,
+        makes_text=True,
+        doc="trafilatura main-text extraction",
     ),
     "language": StageDef(
         "language",
@@ -96,18 +106,21 @@ STAGES = {
         "gopher_repetition",
         "curate.stages.filters:GopherRepetition",
         signature_of="datatrove.pipeline.filters:GopherRepetitionFilter",
+        word_splitter=True,
         doc="Gopher repetition filter (datatrove)",
     ),
     "gopher_quality": StageDef(
         "gopher_quality",
         "curate.stages.filters:GopherQuality",
         signature_of="datatrove.pipeline.filters:GopherQualityFilter",
+        word_splitter=True,
         doc="Gopher quality filter (datatrove)",
     ),
     "c4_quality": StageDef(
         "c4_quality",
         "curate.stages.filters:C4Quality",
         signature_of="datatrove.pipeline.filters:C4QualityFilter",
+        word_splitter=True,
         overrides={"filter_no_terminal_punct": False},  # FineWeb's setting
         doc="C4 quality filter (datatrove), FineWeb's settings",
     ),
@@ -115,18 +128,22 @@ STAGES = {
         "fineweb_quality",
         "curate.stages.filters:FineWebQuality",
         signature_of="datatrove.pipeline.filters:FineWebQualityFilter",
+        word_splitter=True,
         doc="FineWeb quality filter (datatrove)",
     ),
     "dedup": StageDef(
         "dedup",
         "curate.dedup.steps:Dedup",
         checker="curate.dedup.steps:check_params",
+        barrier=True,
         doc="exact, URL and MinHash near-duplicate removal across all inputs (a global barrier)",
     ),
     "pii": StageDef(
         "pii",
         "curate.stages.pii:PIIScrub",
         checker="curate.stages.pii:check_params",
+        never_rejects=True,
+        tally=("pii_", "pii_replacements"),
         doc="emails, IPs, phones, cards, IBANs → <PLACEHOLDERS>",
     ),
     "domains": StageDef(
@@ -134,6 +151,8 @@ STAGES = {
         "curate.stages.domains:DomainTagger",
         checker="curate.stages.domains:check_params",
         needs_text=False,
+        never_rejects=True,
+        tally=("domain_", "domains"),
         doc="tag each document with a domain from URL/source rules",
     ),
     "tokenize": StageDef(
@@ -141,6 +160,8 @@ STAGES = {
         "curate.tokenize:Tokenize",
         hidden=("output",),
         checker="curate.tokenize:check_params",
+        writes_tokens=True,
+        never_rejects=True,
         doc="kept documents → OUTPUT/tokens/ Parquet token shards (tokenizer.json; ${VAR} expanded)",
     ),
 }
@@ -279,15 +300,6 @@ def _validate_params(defn: StageDef, params: dict, where: str) -> dict:
     return out
 
 
-def check_top_level(data: Any, allowed: tuple[str, ...], path: str) -> None:
-    """A YAML document must be a mapping of known keys (pipelines, mixes and compare files alike)."""
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping with keys {', '.join(allowed)}")
-    for key in data:
-        if key not in allowed:
-            raise ConfigError(f"{path}: {key}: unknown key; allowed: {', '.join(allowed)}")
-
-
 def parse(data: Any, path: str = "<pipeline>") -> PipelineSpec:
     """Validate a loaded YAML document; raises ConfigError naming `path` and the key."""
     check_top_level(data, TOP_LEVEL_KEYS, path)
@@ -301,7 +313,9 @@ def parse(data: Any, path: str = "<pipeline>") -> PipelineSpec:
     raw_stages = data.get("stages") or []
     if not isinstance(raw_stages, list):
         raise ConfigError(f"{path}: stages: expected a list of stages")
-    stages, seen, have_text = [], {}, kind == "documents"
+    stages: list[StageSpec] = []
+    seen: dict[str, int] = {}
+    have_text = READERS[kind].makes_text
     for i, entry in enumerate(raw_stages):
         where = f"{path}: stages[{i}]"
         kind, params = _stage_entry(entry, where)
@@ -310,12 +324,12 @@ def parse(data: Any, path: str = "<pipeline>") -> PipelineSpec:
         defn = STAGES[kind]
         if defn.needs_text and not have_text:
             raise ConfigError(f"{where}.{kind}: needs text, so it must come after `extract`")
-        if kind == "extract":
+        if defn.makes_text:
             if have_text:
-                raise ConfigError(f"{where}.extract: the text is already there (extracted once, or read as text)")
+                raise ConfigError(f"{where}.{kind}: the text is already there (extracted once, or read as text)")
             have_text = True
-        if kind == "dedup" and kind in seen:
-            raise ConfigError(f"{where}.dedup: one dedup stage per pipeline (it covers exact, URL and near duplicates)")
+        if defn.barrier and any(s.definition.barrier for s in stages):
+            raise ConfigError(f"{where}.{kind}: one {kind} stage per pipeline (a pipeline has at most one barrier)")
         seen[kind] = seen.get(kind, 0) + 1
         name = kind if seen[kind] == 1 else f"{kind}_{seen[kind]}"
         stages.append(StageSpec(kind, name, _validate_params(defn, params, f"{where}.{kind}"), defn))
@@ -325,19 +339,6 @@ def parse(data: Any, path: str = "<pipeline>") -> PipelineSpec:
         if not isinstance(value, str):
             raise ConfigError(f"{path}: {key}: expected a string, got {value!r}")
     return PipelineSpec(path=path, name=name, description=description, reader=reader, stages=stages)
-
-
-def load_yaml(path: str | Path, what: str = "pipeline"):
-    """Safe-load a YAML file; a missing file or a syntax error is a ConfigError naming the file and the line."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            return yaml.safe_load(f)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such {what} file") from None
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        at = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise ConfigError(f"{path}: {at}not valid YAML: {getattr(err, 'problem', err)}") from None
 
 
 def load(path: str | Path) -> PipelineSpec:

@@ -10,20 +10,16 @@ Layout of a run folder (the output contract):
 
 from __future__ import annotations
 
-import glob
-import json
-import os
 import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from curate.config import PipelineSpec
+from curate.config import PipelineSpec, StageSpec
 from curate.outputs import DocumentWriter, RejectedWriter
+from curate.runfolder import RUN, RunError, expand_inputs, prepare
 
-
-class RunError(RuntimeError):
-    """A run that cannot start (bad inputs, existing output); exit code 2."""
+__all__ = ["Phase", "RunError", "RunOptions", "build_phases", "run"]
 
 
 @dataclass
@@ -34,55 +30,6 @@ class RunOptions:
     limit: int = -1
     overwrite: bool = False
     progress: bool = True
-
-
-_SKIP_NAMES = ("README", "LICENSE", ".")
-
-
-# What a run folder holds (curate run and curate ingest write the same contract); --overwrite removes only these.
-RUN_OUTPUTS = (
-    "documents",
-    "rejected",
-    "logs",
-    "staged",
-    "dedup",
-    "tokens",
-    "stats.json",
-    "report.html",
-    "report",
-    "run.json",
-)
-
-
-def remove_outputs(folder: Path, names) -> None:
-    """Delete the named files and folders of an output folder, leaving anything else a user put there."""
-    for name in names:
-        target = Path(folder) / name
-        if target.is_dir():
-            shutil.rmtree(target)
-        elif target.exists():
-            target.unlink()
-
-
-def expand_inputs(patterns: list[str]) -> list[str]:
-    """Paths, folders and globs (local or fsspec URLs) → files, in the order given; each pattern must match."""
-    files: list[str] = []
-    for pattern in patterns:
-        if "://" in pattern and not pattern.startswith("file://"):
-            import fsspec
-
-            fs, _, matches = fsspec.get_fs_token_paths(pattern)
-            found = [fs.unstrip_protocol(m) for m in sorted(matches)]
-        elif os.path.isdir(pattern):
-            found = sorted(
-                str(p) for p in Path(pattern).iterdir() if p.is_file() and not p.name.startswith(_SKIP_NAMES)
-            )
-        else:
-            found = sorted(p for p in glob.glob(pattern) if os.path.isfile(p))
-        if not found:
-            raise RunError(f"--input {pattern}: matches no file")
-        files.extend(found)
-    return files
 
 
 @dataclass
@@ -99,9 +46,11 @@ class Phase:
     roles: list
 
 
-def _build(stage, rejected: str, output: Path):
-    extra = {"output": str(output / "tokens")} if stage.kind == "tokenize" else {}
-    return stage.build(rejects=RejectedWriter(rejected, stage.name), **extra)
+def _build(stage: StageSpec, rejected: str, output: Path):
+    defn = stage.definition
+    extra = {"output": str(output / "tokens")} if defn.writes_tokens else {}
+    rejects = None if defn.never_rejects else RejectedWriter(rejected, stage.name)
+    return stage.build(rejects=rejects, **extra)
 
 
 def build_phases(
@@ -116,7 +65,7 @@ def build_phases(
     ]
     roles: list = [("read", "row")]
     stages = list(spec.stages)
-    split = next((i for i, s in enumerate(stages) if s.kind == "dedup"), None)
+    split = next((i for i, s in enumerate(stages) if s.definition.barrier), None)
     for stage in stages if split is None else stages[:split]:
         steps.append(_build(stage, rejected, output))
         roles.append((stage.name, "row"))
@@ -139,29 +88,12 @@ def build_phases(
     final = [StagedReader(staged), DedupFilter(workdir, rejects=RejectedWriter(rejected, name))]
     final_roles: list = [None, (name, "row")]
     for stage in stages[split + 1 :]:
-        if stage.kind == "dedup":
-            raise RunError(f"{spec.path}: one dedup stage per pipeline")
+        if stage.definition.barrier:
+            raise RunError(f"{spec.path}: one {stage.kind} stage per pipeline")
         final.append(_build(stage, rejected, output))
         final_roles.append((stage.name, "row"))
     phases.append(Phase("final", final + [DocumentWriter(str(output / "documents"))], tasks, final_roles + [None]))
     return phases
-
-
-def _prepare_output(output: Path, request: dict, overwrite: bool) -> bool:
-    """Create or clear the run folder; returns True when resuming an interrupted run of the same request."""
-    run_file = output / "run.json"
-    if output.exists() and any(output.iterdir()):
-        if overwrite:
-            remove_outputs(output, RUN_OUTPUTS)
-        elif (output / "stats.json").exists():
-            raise RunError(f"--output {output}: holds a finished run; pass --overwrite or choose another folder")
-        elif run_file.exists() and json.loads(run_file.read_text()) == request:
-            return True
-        else:
-            raise RunError(f"--output {output}: is not empty; pass --overwrite or choose another folder")
-    output.mkdir(parents=True, exist_ok=True)
-    run_file.write_text(json.dumps(request, indent=2))
-    return False
 
 
 def run(spec: PipelineSpec, options: RunOptions) -> dict:
@@ -183,7 +115,7 @@ def run(spec: PipelineSpec, options: RunOptions) -> dict:
         "limit": options.limit,
     }
     output = Path(options.output)
-    resuming = _prepare_output(output, request, options.overwrite)
+    resuming = prepare(output, RUN, options.overwrite, request)
     if resuming:
         logger.info(f"resuming the interrupted run in {output}: completed tasks are skipped")
     limit_per_task = -1 if options.limit < 0 else -(-options.limit // tasks)

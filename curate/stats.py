@@ -1,14 +1,16 @@
-"""stats.json: per-stage funnel from datatrove's per-task stats, checked against the rows actually on disk.
+"""stats.json: the funnel of a run, checked against the rows actually on disk.
 
 The conservation check is the product's promise: every input record is either a row of documents/ or a row of
 rejected/. It counts Parquet rows (not the counters the stages keep about themselves), so a stage that drops a
-record without writing it is caught.
+record without writing it is caught. `write_stats` is the one writer of stats.json (`curate run` and `curate ingest`
+both go through it); `finalize` builds a pipeline run's stage table from datatrove's per-task stats first.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pyarrow.parquet as pq
 
@@ -46,11 +48,13 @@ def parquet_rows(folder: Path) -> dict[str, int]:
     return {p.name: pq.ParquetFile(p).metadata.num_rows for p in sorted(folder.glob("*.parquet"))}
 
 
-_TALLIES = ("pii_", "domain_")  # counters that are not drops: replacements per PII type, documents per domain
+def stage_table(output: Path, phases: list, tallies: dict[str, str] | None = None) -> list[dict]:
+    """One row per stage, in pipeline order, from the phases' step roles (see curate.pipeline.Phase).
 
-
-def stage_table(output: Path, phases: list) -> list[dict]:
-    """One row per stage, in pipeline order, from the phases' step roles (see curate.pipeline.Phase)."""
+    `tallies` maps a stage name to the prefix of its counters that are not drops (e.g. replacements per PII type);
+    they become `row[prefix without "_"]`.
+    """
+    tallies = tallies or {}
     rows: dict[str, dict] = {}
     for number, phase in enumerate(phases, 1):
         merged = merge_task_stats(output / "logs" / f"{number}-{phase.name}")
@@ -70,17 +74,40 @@ def stage_table(output: Path, phases: list) -> list[dict]:
             }
             row["in"] = int(counters.get("total", 0))
             row["out"] = int(counters.get("forwarded", row["in"] - int(counters.get("dropped", 0))))
-            for prefix in _TALLIES:
+            prefix = tallies.get(name)
+            if prefix:
                 tally = {k.removeprefix(prefix): int(v) for k, v in sorted(counters.items()) if k.startswith(prefix)}
                 if tally:
                     row[prefix.rstrip("_")] = tally
     return list(rows.values())
 
 
-def finalize(output: Path, spec: PipelineSpec, request: dict, phases: list, seconds: float) -> dict:
-    """Write stats.json; raise ConservationError (after writing it) when records were lost."""
+def _problems(stages: list[dict], input_records: int, kept: int, rejected: int, by_stage: dict[str, int]) -> list:
+    problems = []
+    if input_records != kept + rejected:
+        problems.append(f"input_records {input_records} != kept {kept} + rejected {rejected}")
+    for i, row in enumerate(stages):
+        dropped = sum(row["dropped"].values())
+        if row["in"] != row["out"] + dropped:
+            problems.append(f"stage {row['stage']}: in {row['in']} != out {row['out']} + dropped {row['dropped']}")
+        if i and row["in"] != stages[i - 1]["out"]:
+            problems.append(f"stage {row['stage']}: in {row['in']} != previous stage's out {stages[i - 1]['out']}")
+        if by_stage.get(row["stage"], 0) != dropped:
+            problems.append(
+                f"stage {row['stage']}: {by_stage.get(row['stage'], 0)} rejected rows on disk, {dropped} counted"
+            )
+    if stages and stages[-1]["out"] != kept:
+        problems.append(f"last stage forwarded {stages[-1]['out']} documents, {kept} rows in documents/")
+    return problems
+
+
+def write_stats(output: Path, header: dict[str, Any], stages: list[dict], extra: dict[str, Any] | None = None) -> dict:
+    """Count the rows on disk, check conservation, write stats.json; raise ConservationError (after writing it).
+
+    `header` leads the file (what was run: pipeline, name, inputs, workers, tasks, limit, seconds...); `stages` is the
+    funnel, the first stage's `in` being the input records; `extra` follows the checked counts.
+    """
     output = Path(output)
-    stages = stage_table(output, phases)
     kept_rows = parquet_rows(output / "documents")
     rejected_rows = parquet_rows(output / "rejected")
     by_stage: dict[str, int] = {}
@@ -89,31 +116,9 @@ def finalize(output: Path, spec: PipelineSpec, request: dict, phases: list, seco
         by_stage[stage] = by_stage.get(stage, 0) + rows
     input_records = stages[0]["in"] if stages else 0
     kept, rejected = sum(kept_rows.values()), sum(rejected_rows.values())
-
-    problems = []
-    if input_records != kept + rejected:
-        problems.append(f"input_records {input_records} != kept {kept} + rejected {rejected}")
-    for i, row in enumerate(stages):
-        if row["in"] != row["out"] + sum(row["dropped"].values()):
-            problems.append(f"stage {row['stage']}: in {row['in']} != out {row['out']} + dropped {row['dropped']}")
-        if i and row["in"] != stages[i - 1]["out"]:
-            problems.append(f"stage {row['stage']}: in {row['in']} != previous stage's out {stages[i - 1]['out']}")
-        if by_stage.get(row["stage"], 0) != sum(row["dropped"].values()):
-            problems.append(
-                f"stage {row['stage']}: {by_stage.get(row['stage'], 0)} rejected rows on disk,"
-                f" {sum(row['dropped'].values())} counted"
-            )
-    if stages and stages[-1]["out"] != kept:
-        problems.append(f"last stage forwarded {stages[-1]['out']} documents, {kept} rows in documents/")
-
+    problems = _problems(stages, input_records, kept, rejected, by_stage)
     stats = {
-        "pipeline": request.get("pipeline"),
-        "name": spec.name,
-        "inputs": request.get("inputs", []),
-        "workers": request.get("workers"),
-        "tasks": request.get("tasks"),
-        "limit": request.get("limit"),
-        "seconds": round(seconds, 3),
+        **header,
         "input_records": input_records,
         "kept": kept,
         "rejected": rejected,
@@ -121,20 +126,15 @@ def finalize(output: Path, spec: PipelineSpec, request: dict, phases: list, seco
         "problems": problems,
         "stages": stages,
         "rejected_rows_by_stage": by_stage,
-        "word_splitter": _word_splitter(spec),
+        **(extra or {}),
     }
-    for row in stages:  # run-level totals a user looks for first
-        if "pii" in row:
-            stats["pii_replacements"] = row["pii"]
-        if "domain" in row:
-            stats["domains"] = row["domain"]
     manifest = output / "tokens" / "manifest.json"
     if manifest.exists():
         totals = json.loads(manifest.read_text())["totals"]
         stats["tokens"] = {"documents": totals["rows"], "tokens": totals["tokens"], "bytes": totals["bytes"]}
         if totals["rows"] != kept:
             problems.append(f"tokens/ holds {totals['rows']} documents, documents/ {kept}")
-            stats["conserved"], stats["problems"] = False, problems
+            stats["conserved"] = False
     summary = output / "dedup" / "summary.json"
     if summary.exists():
         stats["dedup"] = json.loads(summary.read_text())
@@ -144,8 +144,30 @@ def finalize(output: Path, spec: PipelineSpec, request: dict, phases: list, seco
     return stats
 
 
+def finalize(output: Path, spec: PipelineSpec, request: dict, phases: list, seconds: float) -> dict:
+    """A pipeline run's stats.json: the stage table from datatrove's per-task stats, then `write_stats`."""
+    tallies = {s.name: s.definition.tally[0] for s in spec.stages if s.definition.tally}
+    stages = stage_table(Path(output), phases, tallies)
+    header = {
+        "pipeline": request.get("pipeline"),
+        "name": spec.name,
+        "inputs": request.get("inputs", []),
+        "workers": request.get("workers"),
+        "tasks": request.get("tasks"),
+        "limit": request.get("limit"),
+        "seconds": round(seconds, 3),
+    }
+    extra: dict[str, Any] = {"word_splitter": _word_splitter(spec)}
+    by_name = {s.name: s.definition for s in spec.stages}
+    for row in stages:  # run-level totals a user looks for first
+        tally = by_name[row["stage"]].tally if row["stage"] in by_name else None
+        if tally and tally[0].rstrip("_") in row:
+            extra[tally[1]] = row[tally[0].rstrip("_")]
+    return write_stats(output, header, stages, extra)
+
+
 def _word_splitter(spec: PipelineSpec) -> str | None:
-    if any(s.kind in ("gopher_repetition", "gopher_quality", "c4_quality", "fineweb_quality") for s in spec.stages):
+    if any(s.definition.word_splitter for s in spec.stages):
         from curate.stages.filters import WORD_SPLITTER
 
         return WORD_SPLITTER

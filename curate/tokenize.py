@@ -7,7 +7,6 @@ shards (curate.tokens.ShardWriter), so memory does not grow with the input.
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 from datatrove.utils.typeshelper import StatHints
 
+from curate.runfolder import Contract, RunError, prepare
 from curate.settings import expand
 from curate.tokens import (
     DEFAULT_MAX_TOKENS_PER_SHARD,
@@ -27,7 +27,11 @@ from curate.tokens import (
     encode_documents,
     iter_batches,
     load_tokenizer,
+    use_jemalloc,
 )
+
+# What `curate tokenize` writes in its folder: --overwrite removes these, never anything else.
+TOKENS = Contract("tokenize", ("shard-*.parquet", MANIFEST, "manifest-r*.part.json"))
 
 
 def document_files(run_dirs: list[str | Path]) -> list[Path]:
@@ -37,7 +41,7 @@ def document_files(run_dirs: list[str | Path]) -> list[Path]:
         folder = Path(run_dir) / "documents"
         found = sorted(folder.glob("*.parquet"))
         if not found:
-            raise FileNotFoundError(f"{run_dir}: no documents/*.parquet (not a `curate run` or `curate ingest` output)")
+            raise RunError(f"{run_dir}: no documents/*.parquet (not a `curate run` or `curate ingest` output)")
         files += found
     return files
 
@@ -97,10 +101,8 @@ def tokenize_runs(
 
     files = document_files(run_dirs)
     out = Path(out_dir)
-    if out.exists() and any(out.iterdir()):
-        if not overwrite:
-            raise FileExistsError(f"{out}: is not empty; pass --overwrite or choose another folder")
-        shutil.rmtree(out)
+    prepare(out, TOKENS, overwrite)
+    use_jemalloc()
     tokenizer, info = load_tokenizer(tokenizer_path)
     total = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
     with (
@@ -121,7 +123,6 @@ class Tokenize(PipelineStep):
 
     name = "🔢 Tokenize"
     type = "🔢 - TOKENIZER"
-    stage = "tokenize"
 
     def __init__(
         self,
@@ -137,6 +138,7 @@ class Tokenize(PipelineStep):
         self.max_tokens_per_shard, self.batch_size = max_tokens_per_shard, batch_size
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        use_jemalloc()
         tokenizer, info = load_tokenizer(self.tokenizer_path)
         pending: list = []
         with ShardWriter(self.output, info, self.max_tokens_per_shard, prefix=f"shard-r{rank:05d}") as writer:

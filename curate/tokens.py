@@ -50,20 +50,22 @@ def _glibc_trim():
 _TRIM = _glibc_trim()
 
 
-def _use_jemalloc() -> None:
-    """Arrow's jemalloc pool returns memory after each row group; its default (mimalloc) keeps more of it, which
-    made reading a 10x larger input cost ~40% more resident memory here. Respects ARROW_DEFAULT_MEMORY_POOL."""
+def use_jemalloc() -> None:
+    """Switch this process's Arrow memory pool to jemalloc, before streaming token shards.
+
+    Arrow's jemalloc pool returns memory after each row group; its default (mimalloc) keeps more of it, which made
+    reading a 10x larger input cost ~40% more resident memory here. A process-wide switch, so it is an explicit call
+    by the commands that stream shards (tokenize, mix), never a side effect of importing this module. Respects
+    ARROW_DEFAULT_MEMORY_POOL.
+    """
     import os
 
-    if os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
+    if os.environ.get("ARROW_DEFAULT_MEMORY_POOL") or pa.default_memory_pool().backend_name == "jemalloc":
         return
     try:
         pa.set_memory_pool(pa.jemalloc_memory_pool())
     except (NotImplementedError, AttributeError):  # a pyarrow build without jemalloc
         pass
-
-
-_use_jemalloc()
 
 
 def release_memory() -> None:

@@ -13,8 +13,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from curate.ingest import ingest, stable_id
-from curate.pipeline import RunError
 from curate.records import DOCUMENT_SCHEMA, REJECTED_SCHEMA
+from curate.runfolder import RunError
 
 
 def _documents(out: Path) -> list[dict]:

@@ -10,7 +10,8 @@ from collections import Counter
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from curate.stages.warc import WarcReader, is_html, iso_utc, shard
+from curate.stages.reader import shard
+from curate.stages.warc import WarcReader, is_html, iso_utc
 
 # file (under data/warc unless a path is given): (records, HTML responses), from the shared data README
 EXPECTED = {

@@ -33,8 +33,6 @@ REASONS = {1: "exact_duplicate", 2: "url_duplicate", 3: "near_duplicate"}
 class Dedup:
     """The `dedup` stage of a pipeline YAML: not a step itself, but where the pipeline splits into the phases."""
 
-    stage = "dedup"
-
     def __init__(
         self,
         rejects=None,
@@ -296,7 +294,6 @@ class DedupFilter(PipelineStep):
 
     name = "🫂 Dedup filter"
     type = "🫂 - DEDUP"
-    stage = "dedup"
 
     def __init__(self, workdir: str, rejects=None):
         super().__init__()

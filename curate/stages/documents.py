@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from datatrove.data import Document
 
 from curate.records import reject
-from curate.stages.warc import AccountedReader, _stable_id, open_binary
+from curate.stages.reader import AccountedReader, open_binary, stable_id
 
 _FIELDS = ("url", "language", "language_score", "source", "crawl_date", "domain")
 
@@ -58,12 +58,12 @@ class DocumentsReader(AccountedReader):
                 metadata["source"] = metadata["source"] or path
                 doc = Document(
                     text=text if isinstance(text, str) else "",
-                    id=str(doc_id or _stable_id(path, index)),
+                    id=str(doc_id or stable_id(path, index)),
                     metadata=metadata,
                 )
                 yield doc if doc.text.strip() else reject(doc, "empty", f"row {index}: no `{self.text_field}`")
         except Exception as err:  # a broken file, bad JSON: name the file and the row, go on with the next file
-            doc = Document(text="", id=_stable_id(path, index + 1, "read_error"), metadata={"source": path})
+            doc = Document(text="", id=stable_id(path, index + 1, "read_error"), metadata={"source": path})
             yield reject(doc, "read_error", f"unreadable after row #{index}: {type(err).__name__}: {err}"[:1000])
 
 

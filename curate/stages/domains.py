@@ -163,7 +163,6 @@ class DomainTagger(PipelineStep):
 
     name = "🏷 Domains"
     type = "✂️ - FORMAT"
-    stage = "domains"
 
     def __init__(self, rejects=None, rules: list[dict] | None = None, default: str = "other"):
         super().__init__()

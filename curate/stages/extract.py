@@ -52,7 +52,6 @@ class Extract(PipelineStep):
 
     name = "⛏ Extract (trafilatura)"
     type = "🛢 - EXTRAC"
-    stage = "extract"
 
     def __init__(
         self,

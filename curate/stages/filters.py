@@ -103,8 +103,6 @@ class BlocklistURLFilter(URLFilter):
     Only how the domain list is held differs from datatrove (see HashedDomains); every rule is datatrove's code.
     """
 
-    stage = "url_filter"
-
     def __init__(self, rejects=None, **kwargs):
         super().__init__(exclusion_writer=rejects, **kwargs)
         from tldextract import TLDExtract
@@ -162,28 +160,28 @@ def _words(kwargs: dict) -> dict:
 
 
 class GopherRepetition(GopherRepetitionFilter):
-    stage = "gopher_repetition"
+    """datatrove's Gopher repetition filter; dropped documents go to the stage's rejects."""
 
     def __init__(self, rejects=None, **kwargs):
         super().__init__(exclusion_writer=rejects, **_words(kwargs))
 
 
 class GopherQuality(GopherQualityFilter):
-    stage = "gopher_quality"
+    """datatrove's Gopher quality filter; dropped documents go to the stage's rejects."""
 
     def __init__(self, rejects=None, **kwargs):
         super().__init__(exclusion_writer=rejects, **_words(kwargs))
 
 
 class C4Quality(C4QualityFilter):
-    stage = "c4_quality"
+    """datatrove's C4 quality filter; dropped documents go to the stage's rejects."""
 
     def __init__(self, rejects=None, **kwargs):
         super().__init__(exclusion_writer=rejects, **_words(kwargs))
 
 
 class FineWebQuality(FineWebQualityFilter):
-    stage = "fineweb_quality"
+    """datatrove's FineWeb quality filter; dropped documents go to the stage's rejects."""
 
     def __init__(self, rejects=None, **kwargs):
         super().__init__(exclusion_writer=rejects, **_words(kwargs))

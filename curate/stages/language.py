@@ -45,7 +45,6 @@ class LanguageID(BaseFilter):
     """
 
     name = "🌍 Language ID (fastText lid.176)"
-    stage = "language"
 
     def __init__(self, rejects=None, languages: list[str] | None = None, min_score: float = 0.65):
         super().__init__(exclusion_writer=rejects)

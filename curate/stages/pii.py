@@ -270,7 +270,6 @@ class PIIScrub(PipelineStep):
 
     name = "🕵 PII scrub"
     type = "✂️ - FORMAT"
-    stage = "pii"
 
     def __init__(self, rejects=None, types: list[str] | None = None, keep_private_ips: bool = False):
         super().__init__()

@@ -9,35 +9,23 @@ and the record instead of a crashed run.
 from __future__ import annotations
 
 import io
-import os
 import re
-import uuid
 import zlib
 from collections.abc import Iterator
 from datetime import datetime, timezone
 
-from datatrove.data import Document, DocumentsPipeline
-from datatrove.pipeline.readers.base import BaseReader
+from datatrove.data import Document
 from datatrove.utils.logging import logger
-from datatrove.utils.typeshelper import StatHints
 
 from curate.records import HTTP_CHARSET_KEY, PAYLOAD_KEY, reject
 from curate.stages.charset import charset_from_content_type
+from curate.stages.reader import AccountedReader, open_binary, stable_id
 
 # Types that are HTML for certain; any other declared type is not, except these that say nothing.
 _HTML_MARKERS = ("html",)
 _UNINFORMATIVE = {"", "application/octet-stream", "binary/octet-stream", "unknown/unknown", "application/unknown"}
 _SNIFF = re.compile(rb"^\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body|title|meta|div|p\b)", re.I | re.S)
 _MAX_DATE_WARNINGS = 3
-
-
-def open_binary(path: str):
-    """Open a local path or any fsspec URL (s3://, https://, ...) for binary reading."""
-    if "://" in path and not path.startswith("file://"):
-        import fsspec
-
-        return fsspec.open(path, "rb").open()
-    return open(path.removeprefix("file://"), "rb")
 
 
 def is_html(content_type: str | None, payload: bytes) -> bool:
@@ -66,63 +54,6 @@ def iso_utc(value: str | None) -> str | None:
     except ValueError:
         return None
     return parsed.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-class AccountedReader(BaseReader):
-    """A reader over a list of files whose every record is either yielded or written to `rejects` with a reason.
-
-    Subclasses implement `read_file(path)`, yielding one document per input record (rejected ones carry
-    `filter_reason`). Files are shared out between tasks by size; `limit` counts records per task.
-    """
-
-    stage = "read"
-
-    def __init__(self, paths: list[str], rejects=None, limit: int = -1, progress: bool = False):
-        super().__init__(limit=limit)
-        self.paths = list(paths)
-        self.rejects = rejects
-        self.progress = progress
-
-    def read_file(self, path: str) -> Iterator[Document]:
-        raise NotImplementedError
-
-    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        from tqdm import tqdm
-
-        if data:
-            yield from data
-        bar = tqdm(
-            total=None,
-            unit=" records",
-            desc=f"task {rank}",
-            disable=not self.progress,
-            dynamic_ncols=True,
-            mininterval=1.0,
-            position=rank if world_size > 1 else None,
-            leave=True,
-        )
-        read = 0
-        with self.rejects if self.rejects else _nullwriter() as writer, bar:
-            for path in shard(self.paths, rank, world_size):
-                records = self.read_file(path)
-                while True:
-                    with self.track_time():
-                        doc = next(records, None)
-                    if doc is None:
-                        break
-                    read += 1
-                    bar.update()
-                    self.stat_update(StatHints.total)
-                    reason = doc.metadata.get("filter_reason")
-                    if reason:
-                        self.stat_update(StatHints.dropped, f"dropped_{reason}")
-                        if writer is not None:
-                            writer.write(doc, rank)
-                    else:
-                        self.stat_update(StatHints.forwarded)
-                        yield doc
-                    if self.limit != -1 and read >= self.limit:
-                        return
 
 
 class WarcReader(AccountedReader):
@@ -172,7 +103,7 @@ class WarcReader(AccountedReader):
                     doc = self._record_doc(record, path, index)
                     offset = iterator.get_record_offset()  # reads the record to its end: only after the payload
                     if is_arc or not doc.id:  # ARC ids are random: derive a stable one
-                        doc.id = _stable_id(path, offset)
+                        doc.id = stable_id(path, offset)
                     yield doc
             except Exception as err:  # corrupt gzip, not an archive, malformed headers: name file and record
                 message = f"unreadable after record #{index} (offset {offset}): {type(err).__name__}: {err}"
@@ -182,7 +113,7 @@ class WarcReader(AccountedReader):
             logger.warning(f"{path}: {self._date_warnings} records with a malformed WARC-Date (crawl_date=null)")
 
     def _error_doc(self, path: str, offset: int, message: str) -> Document:
-        doc = Document(text="", id=_stable_id(path, offset, "read_error"), metadata={"source": path})
+        doc = Document(text="", id=stable_id(path, offset, "read_error"), metadata={"source": path})
         return reject(doc, "read_error", message)
 
     def _record_doc(self, record, path: str, index: int) -> Document:
@@ -223,35 +154,6 @@ class WarcReader(AccountedReader):
         return doc
 
 
-def _size(path: str) -> int:
-    try:
-        if "://" in path and not path.startswith("file://"):
-            import fsspec
-
-            fs, _, (resolved,) = fsspec.get_fs_token_paths(path)
-            return int(fs.size(resolved) or 0)
-        return os.path.getsize(path.removeprefix("file://"))
-    except (OSError, ValueError):
-        return 0
-
-
-def shard(paths: list[str], rank: int, world_size: int) -> list[str]:
-    """This task's files: largest first, each to the task with the fewest bytes so far (same answer in every task).
-
-    Crawl files differ in size by orders of magnitude; `paths[rank::world_size]` can leave one worker with all the
-    big ones while the other idles.
-    """
-    if world_size == 1:
-        return list(paths)
-    loads = [0] * world_size
-    owner = {}
-    for index in sorted(range(len(paths)), key=lambda i: (-_size(paths[i]), i)):
-        task = min(range(world_size), key=lambda t: (loads[t], t))
-        owner[index] = task
-        loads[task] += max(_size(paths[index]), 1)
-    return [path for index, path in enumerate(paths) if owner[index] == rank]
-
-
 def _archive_kind(head: bytes) -> str | None:
     """ "warc", "arc" or None from a file's first bytes (gzip or plain).
 
@@ -269,17 +171,3 @@ def _archive_kind(head: bytes) -> str | None:
     if head.startswith(b"filedesc://"):
         return "arc"
     return None
-
-
-def _stable_id(path: str, offset: int, salt: str = "") -> str:
-    """An id that survives re-runs: the file's name and the record's offset (ARC records have no id)."""
-    name = path.rstrip("/").rsplit("/", 1)[-1]
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"curate:{name}:{offset}:{salt}"))
-
-
-class _nullwriter:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False

@@ -1,0 +1,117 @@
+"""The base of every reader: each record read is either yielded or written to the rejects with a reason.
+
+`AccountedReader` is datatrove's `BaseReader` with the accounting the product promises: it counts every record
+(`total`, `forwarded`, `dropped_<reason>` in datatrove's stats, which stats.json checks against the rows on disk),
+writes rejected ones with their reason, shares the input files out between tasks by size, and shows progress.
+Subclasses implement `read_file(path)`.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import nullcontext
+
+from datatrove.data import Document, DocumentsPipeline
+from datatrove.pipeline.readers.base import BaseReader
+from datatrove.utils.typeshelper import StatHints
+
+
+def open_binary(path: str):
+    """Open a local path or any fsspec URL (s3://, https://, ...) for binary reading."""
+    if "://" in path and not path.startswith("file://"):
+        import fsspec
+
+        return fsspec.open(path, "rb").open()
+    return open(path.removeprefix("file://"), "rb")
+
+
+class AccountedReader(BaseReader):
+    """A reader over a list of files whose every record is either yielded or written to `rejects` with a reason.
+
+    Subclasses implement `read_file(path)`, yielding one document per input record (rejected ones carry
+    `filter_reason`). Files are shared out between tasks by size; `limit` counts records per task.
+    """
+
+    def __init__(self, paths: list[str], rejects=None, limit: int = -1, progress: bool = False):
+        super().__init__(limit=limit)
+        self.paths = list(paths)
+        self.rejects = rejects
+        self.progress = progress
+
+    def read_file(self, path: str) -> Iterator[Document]:
+        raise NotImplementedError
+
+    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        from tqdm import tqdm
+
+        if data:
+            yield from data
+        bar = tqdm(
+            total=None,
+            unit=" records",
+            desc=f"task {rank}",
+            disable=not self.progress,
+            dynamic_ncols=True,
+            mininterval=1.0,
+            position=rank if world_size > 1 else None,
+            leave=True,
+        )
+        read = 0
+        with self.rejects if self.rejects else nullcontext() as writer, bar:
+            for path in shard(self.paths, rank, world_size):
+                records = self.read_file(path)
+                while True:
+                    with self.track_time():
+                        doc = next(records, None)
+                    if doc is None:
+                        break
+                    read += 1
+                    bar.update()
+                    self.stat_update(StatHints.total)
+                    reason = doc.metadata.get("filter_reason")
+                    if reason:
+                        self.stat_update(StatHints.dropped, f"dropped_{reason}")
+                        if writer is not None:
+                            writer.write(doc, rank)
+                    else:
+                        self.stat_update(StatHints.forwarded)
+                        yield doc
+                    if self.limit != -1 and read >= self.limit:
+                        return
+
+
+def _size(path: str) -> int:
+    try:
+        if "://" in path and not path.startswith("file://"):
+            import fsspec
+
+            fs, _, (resolved,) = fsspec.get_fs_token_paths(path)
+            return int(fs.size(resolved) or 0)
+        return os.path.getsize(path.removeprefix("file://"))
+    except (OSError, ValueError):
+        return 0
+
+
+def shard(paths: list[str], rank: int, world_size: int) -> list[str]:
+    """This task's files: largest first, each to the task with the fewest bytes so far (same answer in every task).
+
+    Crawl files differ in size by orders of magnitude; `paths[rank::world_size]` can leave one worker with all the
+    big ones while the other idles.
+    """
+    if world_size == 1:
+        return list(paths)
+    loads = [0] * world_size
+    owner = {}
+    for index in sorted(range(len(paths)), key=lambda i: (-_size(paths[i]), i)):
+        task = min(range(world_size), key=lambda t: (loads[t], t))
+        owner[index] = task
+        loads[task] += max(_size(paths[index]), 1)
+    return [path for index, path in enumerate(paths) if owner[index] == rank]
+
+
+def stable_id(path: str, offset: int, salt: str = "") -> str:
+    """An id that survives re-runs: the file's name and the record's offset (ARC records have no id)."""
+    name = path.rstrip("/").rsplit("/", 1)[-1]
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"curate:{name}:{offset}:{salt}"))
