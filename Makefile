@@ -43,12 +43,12 @@ demo: $(STAMP)
 	$(BIN)/curate tokenize runs/prose --tokenizer '$(TOKENIZER)' --output runs/prose/tokens --overwrite
 	$(BIN)/curate tokenize runs/code --tokenizer '$(TOKENIZER)' --output runs/code/tokens --overwrite
 	$(BIN)/curate mix pipelines/demo-mix.yaml --output runs/mix --overwrite
-	$(BIN)/python -m curate.demo_compare --workers $(WORKERS) --output runs/compare
+	$(BIN)/python examples/demo_compare.py --workers $(WORKERS) --output runs/compare
 	@echo "report: runs/demo/report.html   tokens: runs/demo/tokens   mix: runs/mix   compare: runs/compare/report.html"
 
 # raw extracted text vs pipelines/fineweb.yaml vs a web/prose/code mix, ranked by a tiny proxy model (~4 min on CPU)
 compare: $(STAMP)
-	$(BIN)/python -m curate.demo_compare --workers $(WORKERS) --output runs/compare
+	$(BIN)/python examples/demo_compare.py --workers $(WORKERS) --output runs/compare
 
 pipeline: $(STAMP)
 	@test -n "$(INPUT)" || (echo "usage: make pipeline PIPELINE=pipelines/fineweb.yaml INPUT='crawl/*.warc.gz' OUTPUT=runs/x" && exit 2)

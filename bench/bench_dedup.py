@@ -26,11 +26,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_pipeline import MIB, ROOT, data_dir, machine, run_sampled  # noqa: E402
-
-RESULTS = ROOT / "bench" / "results"
+from benchlib import MIB, RESULTS, ROOT, data_dir, machine, run_sampled
 
 
 def passages(data: Path, words: int = 220) -> list[str]:

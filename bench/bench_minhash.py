@@ -43,13 +43,11 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+from benchlib import BASELINE_VENV, ROOT, data_dir
+from benchlib import machine as machine_record
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from curate.dedup.minhash import MinHasher
 
-from curate.dedup.minhash import MinHasher  # noqa: E402
-
-BASELINE_VENV = ROOT / ".venv-bench"
 N_GRAMS, BANDS, ROWS = 5, 14, 8
 NUM_PERM = BANDS * ROWS
 GOAL_DATASKETCH = 5.0
@@ -78,10 +76,6 @@ print(json.dumps({"seconds": seconds, "docs": len(docs), "datatrove": md.version
 
 
 # -- texts ----------------------------------------------------------------------------------------------------------
-def data_dir() -> Path:
-    return Path(os.environ.get("CURATE_DATA", ROOT.parent / "shared" / "data")).resolve()
-
-
 def load_documents(text_dir: Path) -> list[tuple[str, str]]:
     """(source, text) of every real document, in a fixed order."""
     docs: list[tuple[str, str]] = []
@@ -169,11 +163,8 @@ def machine() -> dict:
     """bench_pipeline's machine record, plus what this benchmark's figures also depend on."""
     import datasketch
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from bench_pipeline import machine as common
-
     return {
-        **common(),
+        **machine_record(),
         "nproc": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "numpy": np.__version__,
         "datasketch": datasketch.__version__,

@@ -21,16 +21,11 @@ import sysconfig
 import time
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
+from benchlib import RESULTS, ROOT, data_dir, machine, run_sampled
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_pipeline import ROOT, data_dir, machine, run_sampled  # noqa: E402
-
-from curate.records import DOCUMENT_SCHEMA  # noqa: E402
-from curate.tokens import load_tokenizer  # noqa: E402
-
-RESULTS = ROOT / "bench" / "results"
+from curate.outputs import ParquetRows
+from curate.records import DOCUMENT_SCHEMA
+from curate.tokens import load_tokenizer
 
 
 def corpus(data: Path, docs: int) -> list[dict]:
@@ -53,11 +48,10 @@ def corpus(data: Path, docs: int) -> list[dict]:
 
 
 def write_run(rows: list[dict], folder: Path, repeat: int = 1) -> Path:
-    (folder / "documents").mkdir(parents=True, exist_ok=True)
-    with pq.ParquetWriter(folder / "documents" / "00000.parquet", DOCUMENT_SCHEMA, compression="zstd") as writer:
+    with ParquetRows(folder / "documents", DOCUMENT_SCHEMA) as out:
         for r in range(repeat):
-            batch = [{**row, "id": f"{row['id']}-{r}"} for row in rows]
-            writer.write_table(pa.Table.from_pylist(batch, schema=DOCUMENT_SCHEMA))
+            for row in rows:
+                out.add({**row, "id": f"{row['id']}-{r}"})
     return folder
 
 

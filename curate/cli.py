@@ -315,12 +315,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     from curate.config import ConfigError
-    from curate.pipeline import RunError
+    from curate.runfolder import RunError
     from curate.stats import ConservationError
 
     try:
         return args.func(args)
-    except (ConfigError, RunError, FileNotFoundError, FileExistsError) as err:
+    except (ConfigError, RunError, FileNotFoundError) as err:
         print(f"curate: error: {err}", file=sys.stderr)
         return EXIT_USAGE
     except ConservationError as err:

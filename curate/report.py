@@ -13,15 +13,13 @@ from collections import Counter
 from html import escape
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-matplotlib.use("Agg")  # headless: runs write reports on servers without a display
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pyarrow as pa  # noqa: E402
-import pyarrow.compute as pc  # noqa: E402
-import pyarrow.parquet as pq  # noqa: E402
-from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
+from curate.charts import figure, save
 
 DPI = 110
 EXAMPLES = 3
@@ -104,16 +102,14 @@ def _scan_rejected(folder: Path, language_stages: list[str]) -> tuple[dict[tuple
 
 
 def _save(fig, path: Path) -> None:
-    fig.tight_layout()
-    fig.savefig(path, dpi=DPI)
-    plt.close(fig)
+    save(fig, path, DPI)
 
 
 def _funnel_chart(stats: dict, path: Path) -> None:
     """Records remaining after each stage, top to bottom, so the biggest drops stand out."""
     labels = ["input"] + [s["stage"] for s in stats["stages"]]
     values = [stats["input_records"]] + [s["out"] for s in stats["stages"]]
-    fig, ax = plt.subplots(figsize=(8, 0.45 * len(labels) + 1.2))
+    fig, ax = figure(8, 0.45 * len(labels) + 1.2)
     bars = ax.barh(labels, values, color="#4c78a8")
     ax.bar_label(bars, labels=[f"{v:,}" for v in values], padding=3, fontsize=9)
     ax.invert_yaxis()
@@ -127,7 +123,7 @@ def _language_chart(kept: Counter, rejected: Counter, path: Path) -> None:
     """Kept vs. rejected-after-language-ID per language: shows which languages the later filters hit hardest."""
     top = [lang for lang, _ in (kept + rejected).most_common(TOP_LANGUAGES)]
     y = np.arange(len(top))
-    fig, ax = plt.subplots(figsize=(8, 0.32 * len(top) + 1.5))
+    fig, ax = figure(8, 0.32 * len(top) + 1.5)
     ax.barh(y, [kept[lang] for lang in top], color="#4c78a8", label="kept")
     if rejected:
         left = [kept[lang] for lang in top]
@@ -143,7 +139,7 @@ def _language_chart(kept: Counter, rejected: Counter, path: Path) -> None:
 def _domain_chart(domains: dict[str, int], path: Path) -> None:
     """Kept documents per domain: the raw material a mix is weighted from."""
     items = sorted(domains.items(), key=lambda kv: -kv[1])
-    fig, ax = plt.subplots(figsize=(8, 0.4 * len(items) + 1.2))
+    fig, ax = figure(8, 0.4 * len(items) + 1.2)
     bars = ax.barh([k for k, _ in items], [v for _, v in items], color="#72b7b2")
     ax.bar_label(bars, labels=[f"{v:,}" for _, v in items], padding=3, fontsize=9)
     ax.invert_yaxis()
@@ -169,7 +165,7 @@ def _length_chart(lengths: np.ndarray, path: Path) -> None:
     """Log-x histogram: web document lengths span orders of magnitude."""
     lengths = np.maximum(lengths, 1)
     lo, hi = lengths.min(), max(lengths.max(), lengths.min() + 1)
-    fig, ax = plt.subplots(figsize=(8, 3.8))
+    fig, ax = figure(8, 3.8)
     ax.hist(lengths, bins=np.logspace(np.log10(lo), np.log10(hi), 40), color="#4c78a8")
     ax.set_xscale("log")
     ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:,.0f}"))

@@ -6,13 +6,12 @@ import gzip
 import json
 from pathlib import Path
 
-import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
 from curate.cli import main
-from curate.records import DOCUMENT_SCHEMA
+from curate.outputs import write_documents
 from curate.tokens import SCHEMA, file_sha256, iter_rows, load_tokenizer, read_manifest
 
 
@@ -30,9 +29,7 @@ def texts(data: Path) -> list[tuple[str, str]]:
 def run_dir(data, tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("docs")
     rows = [{"id": f"doc{i}", "text": t, "domain": d} for i, (t, d) in enumerate(texts(data))]
-    (folder / "documents").mkdir()
-    pq.write_table(pa.Table.from_pylist(rows, schema=DOCUMENT_SCHEMA), folder / "documents" / "00000.parquet")
-    return folder
+    return write_documents(folder, rows)
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,144 @@
+"""What the benchmarks share: paths, the data folder, the machine record, and running a command while sampling the
+memory of its whole process tree. Each `bench/bench_*.py` script imports it by name (a script's own folder is on
+its import path), so no benchmark edits `sys.path` or imports another benchmark.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import time
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+BASELINE_VENV = ROOT / ".venv-bench"  # plain datatrove and datasketch, for the baselines (setup_baseline_venv.sh)
+MIB = 2**20
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get("CURATE_DATA", ROOT.parent / "shared" / "data")).resolve()
+
+
+def _tree(proc: psutil.Process) -> list[psutil.Process]:
+    try:
+        return [proc, *proc.children(recursive=True)]
+    except psutil.Error:
+        return [proc]
+
+
+def _roles(tree: list[psutil.Process], root: int) -> dict[int, str]:
+    """Short labels for the processes of a tree: main, forkserver, pool worker, a worker's child, ..."""
+    parents, cmds = {}, {}
+    for p in tree:
+        try:
+            parents[p.pid], cmds[p.pid] = p.ppid(), " ".join(p.cmdline())
+        except psutil.Error:
+            parents[p.pid], cmds[p.pid] = None, ""
+    roles: dict[int, str] = {}
+
+    def role(pid: int) -> str:
+        if pid in roles:
+            return roles[pid]
+        if pid == root:
+            label = "main"
+        elif parents.get(pid) == root:
+            helper = next((m for m in ("forkserver", "resource_tracker") if m in cmds[pid]), None)
+            label = helper or "child of main"
+        elif parents.get(pid) in parents:
+            parent = role(parents[pid])
+            label = "pool worker" if parent == "forkserver" else f"child of {parent}"
+        else:
+            label = "?"
+        roles[pid] = label
+        return label
+
+    for p in tree:
+        role(p.pid)
+    return roles
+
+
+def run_sampled(cmd: list[str], log: Path, interval: float = 0.05, pss_every: int = 4) -> dict:
+    """Run cmd (cwd = repo root), sampling the summed RSS (and, every few ticks, PSS) of its process tree."""
+    peak_rss = peak_pss = 0
+    peak_procs = 0
+    at_peak: list = []
+    samples = 0
+    load_before = os.getloadavg()[0]
+    cpu_seen: dict[int, float] = {}  # pid -> last seen user + system seconds
+    started = time.perf_counter()
+    with open(log, "wb") as out:
+        popen = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+        proc = psutil.Process(popen.pid)
+        next_tick = time.perf_counter()
+        while popen.poll() is None:
+            tree = _tree(proc)
+            rss_sum = pss_sum = 0
+            per_proc = []
+            want_pss = samples % pss_every == 0
+            for p in tree:
+                try:
+                    if want_pss:
+                        info = p.memory_full_info()
+                        pss_sum += info.pss
+                    else:
+                        info = p.memory_info()
+                    rss_sum += info.rss
+                    per_proc.append((p, info.rss))
+                    times = p.cpu_times()
+                    cpu_seen[p.pid] = times.user + times.system
+                except psutil.Error:
+                    continue
+            samples += 1
+            if rss_sum > peak_rss:
+                roles = _roles(tree, popen.pid)
+                peak_rss, at_peak = rss_sum, [(roles.get(p.pid, "?"), rss) for p, rss in per_proc]
+            peak_pss = max(peak_pss, pss_sum)
+            peak_procs = max(peak_procs, len(per_proc))
+            next_tick += interval
+            time.sleep(max(0.0, next_tick - time.perf_counter()))
+    wall = time.perf_counter() - started
+    cpu = sum(cpu_seen.values())
+    breakdown = sorted(((role, round(rss / MIB, 1)) for role, rss in at_peak), key=lambda x: -x[1])
+    return {
+        "returncode": popen.returncode,
+        "wall_s": round(wall, 3),
+        "cpu_s": round(cpu, 2),  # user + system over the tree, as last sampled per process (slightly low)
+        "loadavg_1min_before": round(load_before, 2),
+        "peak_rss_mib": round(peak_rss / MIB, 1),
+        "peak_pss_mib": round(peak_pss / MIB, 1),
+        "max_processes": peak_procs,
+        "samples": samples,
+        "rss_at_peak_mib": breakdown,
+    }
+
+
+# -- the two pipelines ------------------------------------------------------------------------------------------
+def machine() -> dict:
+    cpu = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+        except OSError:
+            return ""
+
+    return {
+        "cpu": cpu,
+        "cpu_count": os.cpu_count(),
+        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "git_commit": git("rev-parse", "HEAD"),
+        "git_dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
+    }
