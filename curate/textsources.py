@@ -110,7 +110,7 @@ def stable_id(name: str, member: str, split: str, index: int) -> str:
 # -- listing files ---------------------------------------------------------------------------------------------
 def _walk(root: Path, keep_file, skip_dir) -> list[Path]:
     """Files below root sorted by relative path (its parts), without following links to folders."""
-    found = []
+    found: list[Path] = []
     for folder, dirs, files in os.walk(root):
         dirs[:] = [d for d in dirs if not skip_dir(d)]
         found.extend(Path(folder) / name for name in files if keep_file(name))

@@ -138,10 +138,13 @@ class Tokenize(PipelineStep):
         self.max_tokens_per_shard, self.batch_size = max_tokens_per_shard, batch_size
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        if self.output is None:
+            raise ValueError("the tokenize stage needs its output folder (the pipeline gives OUTPUT/tokens)")
+        output = Path(self.output)
         use_jemalloc()
         tokenizer, info = load_tokenizer(self.tokenizer_path)
         pending: list = []
-        with ShardWriter(self.output, info, self.max_tokens_per_shard, prefix=f"shard-r{rank:05d}") as writer:
+        with ShardWriter(output, info, self.max_tokens_per_shard, prefix=f"shard-r{rank:05d}") as writer:
 
             def flush():
                 with self.track_time(unit="batch"):
@@ -160,7 +163,7 @@ class Tokenize(PipelineStep):
             if pending:
                 yield from flush()
             writer.close(write_manifest=False)
-            partial = Path(self.output) / f"manifest-r{rank:05d}.part.json"
+            partial = output / f"manifest-r{rank:05d}.part.json"
             partial.write_text(json.dumps({"tokenizer": info.to_dict(), "shards": writer.shards}))
 
 

@@ -18,6 +18,7 @@ from array import array
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -152,7 +153,7 @@ class ShardWriter:
         self.shards: list[dict] = []
         self._writer: pq.ParquetWriter | None = None
         self._reset()
-        self._current: dict | None = None
+        self._current: dict[str, Any] = {}  # the open shard's manifest entry ({} when none is open)
 
     def __enter__(self) -> ShardWriter:
         return self
@@ -186,6 +187,7 @@ class ShardWriter:
             pa.array(self._doc_ids, pa.string()),
             pa.array(self._domains, pa.string()).dictionary_encode(),
         ]
+        assert self._writer is not None, "rows are only buffered while a shard is open"
         self._writer.write_table(pa.Table.from_arrays(arrays, schema=SCHEMA))
         self._reset()
         release_memory()
@@ -198,7 +200,7 @@ class ShardWriter:
         self._writer = None
         self._current["sha256"] = file_sha256(self.out / self._current["file"])
         self.shards.append(self._current)
-        self._current = None
+        self._current = {}
 
     def write(self, input_ids, num_bytes: int, doc_id: str, domain: str | None) -> None:
         if self._writer is None:
@@ -234,7 +236,7 @@ class ShardWriter:
 
 
 def build_manifest(tokenizer: TokenizerInfo, shards: list[dict]) -> dict:
-    totals = {"rows": 0, "tokens": 0, "bytes": 0, "domains": {}}
+    totals: dict[str, Any] = {"rows": 0, "tokens": 0, "bytes": 0, "domains": {}}
     for shard in shards:
         for key in ("rows", "tokens", "bytes"):
             totals[key] += shard[key]

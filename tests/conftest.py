@@ -1,10 +1,15 @@
-"""Shared fixtures: the real test data, read in place through one setting (CURATE_DATA)."""
+"""Shared fixtures and helpers: the real test data, read in place through one setting (CURATE_DATA), and the few
+helpers several test files need (reading a folder's Parquet rows, making a token directory from texts).
+
+Test files import the helpers by name (`from conftest import REPO, read_rows`): pytest puts this folder on the path.
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -14,8 +19,7 @@ def data_dir() -> Path:
     return Path(os.environ.get("CURATE_DATA", REPO.parent / "shared" / "data")).resolve()
 
 
-@pytest.fixture(scope="session")
-def data() -> Path:
+def require_data() -> Path:
     """The shared data folder; skips (or fails under CI=true) when it is missing."""
     path = data_dir()
     if not (path / "README.md").exists():
@@ -26,9 +30,24 @@ def data() -> Path:
     return path
 
 
-def read_all(reader, paths) -> list:
-    """Every document a reader step produces, kept and rejected (rejections are not written)."""
-    docs = []
-    for path in paths:
-        docs.extend(reader.read_file(str(path)))
-    return docs
+@pytest.fixture(scope="session")
+def data() -> Path:
+    return require_data()
+
+
+def read_rows(folder: Path, columns: list[str] | None = None, schema=None) -> list[dict]:
+    """Every row of a folder's Parquet files, file by file in name order ([] when the folder does not exist)."""
+    files = sorted(Path(folder).glob("*.parquet"))
+    return [r for f in files for r in pq.read_table(f, columns=columns, schema=schema).to_pylist()]
+
+
+def make_tokens(out: Path, texts: list[str], tokenizer: Path, domain=None, max_tokens_per_shard=40_000) -> Path:
+    """A token directory of `texts` (ids d0, d1, ...; `domain` a name or a function of the index)."""
+    from curate.tokens import ShardWriter, encode_documents, load_tokenizer
+
+    tok, info = load_tokenizer(tokenizer)
+    docs = ((f"d{i}", t, domain(i) if callable(domain) else domain) for i, t in enumerate(texts))
+    with ShardWriter(out, info, max_tokens_per_shard=max_tokens_per_shard) as writer:
+        for ids, nbytes, doc_id, dom in encode_documents(tok, info.eos_id, docs):
+            writer.write(ids, nbytes, doc_id, dom)
+    return out

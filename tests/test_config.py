@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from conftest import REPO
 
 from curate import config
 from curate.cli import main
-
-REPO = Path(__file__).resolve().parents[1]
 
 BAD = {
     "unknown_stage": ("reader: warc\nstages:\n  - extract\n  - gopher_qualty: {}\n", "stages[1].gopher_qualty"),

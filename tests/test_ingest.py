@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from conftest import read_rows
 
 from curate.ingest import ingest, stable_id
 from curate.records import DOCUMENT_SCHEMA, REJECTED_SCHEMA
@@ -18,12 +19,11 @@ from curate.runfolder import RunError
 
 
 def _documents(out: Path) -> list[dict]:
-    return pq.read_table(out / "documents", schema=DOCUMENT_SCHEMA).to_pylist()
+    return read_rows(out / "documents", schema=DOCUMENT_SCHEMA)
 
 
 def _rejected(out: Path) -> list[dict]:
-    folder = out / "rejected"
-    return pq.read_table(folder, schema=REJECTED_SCHEMA).to_pylist() if folder.exists() else []
+    return read_rows(out / "rejected", schema=REJECTED_SCHEMA)
 
 
 def _assert_conserved(out: Path, stats: dict) -> None:

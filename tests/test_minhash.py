@@ -12,6 +12,7 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import REPO
 
 from curate.dedup import minhash
 from curate.dedup.minhash import (
@@ -22,8 +23,6 @@ from curate.dedup.minhash import (
     detection_probability,
     true_jaccard,
 )
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +117,7 @@ def test_deterministic_across_instances_and_processes(documents, tmp_path):
         "docs = json.load(open(sys.argv[1], encoding='utf-8')); "
         "open(sys.argv[2], 'wb').write(MinHasher().signatures(docs).tobytes())"
     )
-    env = {**os.environ, "PYTHONHASHSEED": "12345", "PYTHONPATH": REPO}
+    env = {**os.environ, "PYTHONHASHSEED": "12345", "PYTHONPATH": str(REPO)}
     subprocess.run([sys.executable, "-c", code, str(tmp_path / "docs.json"), str(tmp_path / "sigs.bin")],
                    check=True, env=env, cwd=tmp_path)  # fmt: skip
     assert (tmp_path / "sigs.bin").read_bytes() == sigs.tobytes()

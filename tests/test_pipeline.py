@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from conftest import REPO, read_rows
 
 from curate.cli import main
 from curate.records import DOCUMENT_SCHEMA, REJECTED_SCHEMA
 
-REPO = Path(__file__).resolve().parents[1]
 FILES = [
     "warc/cc-main-2020-34-excerpt.warc.gz",
     "warc/cc-truncated-record.warc.gz",
@@ -39,11 +39,6 @@ def curate_run(data: Path, out: Path, *extra: str, pipeline: str = "fineweb.yaml
     stats = json.loads((out / "stats.json").read_text())
     assert stats["conserved"] and stats["input_records"] == stats["kept"] + stats["rejected"]
     return stats
-
-
-def rows(folder: Path, columns=None) -> list[dict]:
-    files = sorted(folder.glob("*.parquet"))
-    return [r for f in files for r in pq.read_table(f, columns=columns).to_pylist()]
 
 
 @pytest.fixture(scope="module")
@@ -81,14 +76,14 @@ def test_output_contract(one_worker):
         assert pq.read_schema(path).remove_metadata() == DOCUMENT_SCHEMA
     for path in (one_worker / "rejected").glob("*.parquet"):
         assert pq.read_schema(path).remove_metadata() == REJECTED_SCHEMA
-    kept = rows(one_worker / "documents")
+    kept = read_rows(one_worker / "documents")
     assert len(kept) == stats["kept"] > 0
     assert len({r["id"] for r in kept}) == len(kept)
     for r in kept:
         assert r["text"].strip() and r["url"] and r["language"] == "en" and 0.65 <= r["language_score"] <= 1.0
         assert r["source"].endswith(".gz") and (r["crawl_date"] is None or ISO_UTC.match(r["crawl_date"]))
         assert r["domain"] in stats["domains"]
-    rejected = rows(one_worker / "rejected")
+    rejected = read_rows(one_worker / "rejected")
     assert len(rejected) == stats["rejected"]
     assert all(r["stage"] and r["reason"] for r in rejected)
     assert {"not_response", "not_html", "truncated"} <= {r["reason"] for r in rejected if r["stage"] == "read"}
@@ -102,8 +97,8 @@ def test_two_workers_give_the_same_result(data, one_worker, tmp_path):
     stats = curate_run(data, tmp_path / "run2", "--workers", "2")
     assert stats["tasks"] == 2
     assert len(list((tmp_path / "run2" / "documents").glob("*.parquet"))) == 2  # per-worker shards, merged stats
-    one = {r["id"]: r["text"] for r in rows(one_worker / "documents", ["id", "text"])}
-    two = {r["id"]: r["text"] for r in rows(tmp_path / "run2" / "documents", ["id", "text"])}
+    one = {r["id"]: r["text"] for r in read_rows(one_worker / "documents", ["id", "text"])}
+    two = {r["id"]: r["text"] for r in read_rows(tmp_path / "run2" / "documents", ["id", "text"])}
     assert one == two
     first = json.loads((one_worker / "stats.json").read_text())
     assert [(s["in"], s["out"], s["dropped"]) for s in stats["stages"]] == [
@@ -126,7 +121,7 @@ def test_bad_files_are_rejections_not_crashes(data, tmp_path):
     notes = tmp_path / "notes.warc.gz"
     notes.write_text("definitely not a WARC file\n" * 20)
     stats = curate_run(data, tmp_path / "run", "--workers", "2", files=[str(corrupt), str(notes), FILES[1]])
-    errors = [r for r in rows(tmp_path / "run" / "rejected") if r["reason"] == "read_error"]
+    errors = [r for r in read_rows(tmp_path / "run" / "rejected") if r["reason"] == "read_error"]
     assert sorted(Path(r["source"]).name for r in errors) == ["corrupt.warc.gz", "notes.warc.gz"]
     details = {Path(r["source"]).name: r["detail"] for r in errors}
     assert "unreadable after record #" in details["corrupt.warc.gz"]
@@ -141,7 +136,7 @@ def test_limit_reads_about_n_records(data, tmp_path):
 
 def test_extract_pipeline_keeps_every_language(data, tmp_path):
     stats = curate_run(data, tmp_path / "run", pipeline="extract.yaml", files=FILES[:1])
-    languages = {r["language"] for r in rows(tmp_path / "run" / "documents", ["language"])}
+    languages = {r["language"] for r in read_rows(tmp_path / "run" / "documents", ["language"])}
     assert {"zh", "ru"} <= languages, languages  # the CC-MAIN-2020-34 excerpt is mostly Chinese and Russian
     assert [s["stage"] for s in stats["stages"]] == ["read", "extract", "language"]
 

@@ -9,13 +9,13 @@ through its own parameter, the same document must then be kept: proof that no ot
 
 from __future__ import annotations
 
-import os
 import re
 import textwrap
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from conftest import require_data
 from datatrove.data import Document
 
 from curate.config import parse
@@ -28,16 +28,6 @@ DUP = {5: 0.15, 6: 0.14, 7: 0.13, 8: 0.12, 9: 0.11, 10: 0.10}
 STOP_WORDS = {"the", "be", "to", "of", "and", "that", "have", "with"}
 
 
-def _data_dir() -> Path:
-    path = Path(os.environ.get("CURATE_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
-    if not (path / "text" / "wikitext2-valid.txt").is_file():
-        message = f"shared data not found at {path}; set CURATE_DATA"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
-
-
 def _detokenize(line: str) -> str:
     line = " ".join(t for t in line.split() if t not in {'"', "'", "..."})
     line = re.sub(r" @(.)@ ", r"\1", line)  # 7 @,@ 000 -> 7,000; British @-@ born -> British-born
@@ -48,7 +38,7 @@ def _detokenize(line: str) -> str:
 @pytest.fixture(scope="module")
 def paras() -> list[list[str]]:
     """The clean document as paragraphs of sentences."""
-    raw = (_data_dir() / "text" / "wikitext2-valid.txt").read_text(encoding="utf-8")
+    raw = (require_data() / "text" / "wikitext2-valid.txt").read_text(encoding="utf-8")
     title, out = None, []
     for line in raw.splitlines():
         line = line.strip()

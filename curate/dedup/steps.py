@@ -218,8 +218,8 @@ class DedupCluster(PipelineStep):
                 gone, survivor = _groups(url, alive, rank_key)
                 reason[gone], kept[gone] = 2, survivor
             if self.dedup.near and total:
-                pairs = [np.load(p) for p in sorted((workdir / "pairs").glob("*.npy"))]
-                pairs = np.concatenate(pairs) if pairs else np.zeros((0, 2), dtype=np.int64)
+                parts = [np.load(p) for p in sorted((workdir / "pairs").glob("*.npy"))]
+                pairs = np.concatenate(parts) if parts else np.zeros((0, 2), dtype=np.int64)
                 self.stat_update("lsh_pairs", value=len(pairs))
                 represent = np.where(reason > 0, kept, everyone)  # an exact/URL duplicate stands for its survivor
                 a, b = represent[pairs[:, 0]], represent[pairs[:, 1]]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import signal
 import threading
 from contextlib import contextmanager
+from typing import Any
 
 from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
@@ -66,7 +67,7 @@ class Extract(PipelineStep):
         super().__init__()
         self.rejects = rejects
         self.timeout = timeout
-        self.options = dict(
+        self.options: dict[str, Any] = dict(
             favor_precision=favor_precision,
             favor_recall=favor_recall,
             include_comments=include_comments,
