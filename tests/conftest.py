@@ -41,13 +41,13 @@ def read_rows(folder: Path, columns: list[str] | None = None, schema=None) -> li
     return [r for f in files for r in pq.read_table(f, columns=columns, schema=schema).to_pylist()]
 
 
-def make_tokens(out: Path, texts: list[str], tokenizer: Path, domain=None, max_tokens_per_shard=40_000) -> Path:
+def make_tokens(out: Path, texts: list[str], tokenizer: Path, domain=None, max_tokens_per_shard=None) -> Path:
     """A token directory of `texts` (ids d0, d1, ...; `domain` a name or a function of the index)."""
-    from curate.tokens import ShardWriter, encode_documents, load_tokenizer
+    from curate.tokens import DEFAULT_MAX_TOKENS_PER_SHARD, ShardWriter, encode_documents, load_tokenizer
 
     tok, info = load_tokenizer(tokenizer)
     docs = ((f"d{i}", t, domain(i) if callable(domain) else domain) for i, t in enumerate(texts))
-    with ShardWriter(out, info, max_tokens_per_shard=max_tokens_per_shard) as writer:
+    with ShardWriter(out, info, max_tokens_per_shard or DEFAULT_MAX_TOKENS_PER_SHARD) as writer:
         for ids, nbytes, doc_id, dom in encode_documents(tok, info.eos_id, docs):
             writer.write(ids, nbytes, doc_id, dom)
     return out

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from conftest import make_tokens
 
 from curate.compare import load_spec, paired_test, run_compare, welch_test
 from curate.config import ConfigError
-from curate.tokens import ShardWriter, encode_documents, load_tokenizer
 
 torch.set_num_threads(2)
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -45,15 +45,6 @@ def bpe(tmp_path_factory, paragraphs) -> Path:
     from curate.tokenize import train_bpe
 
     return train_bpe(paragraphs, 512, tmp_path_factory.mktemp("bpe") / "bpe-512.json", min_frequency=0)
-
-
-def make_tokens(out: Path, texts: list[str], tokenizer: Path, domain=None) -> Path:
-    tok, info = load_tokenizer(tokenizer)
-    docs = ((f"d{i}", t, domain(i) if callable(domain) else domain) for i, t in enumerate(texts))
-    with ShardWriter(out, info) as writer:
-        for ids, nbytes, doc_id, dom in encode_documents(tok, info.eos_id, docs):
-            writer.write(ids, nbytes, doc_id, dom)
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -252,9 +243,9 @@ def test_spec_errors_name_the_key(corpus, tmp_path):
 
 
 def test_overall_bpb_is_the_byte_weighted_mean_of_the_eval_sets():
-    from curate.compare import _final_bpb
+    from curate.compare import final_bpb
 
-    overall, domains = _final_bpb(
+    overall, domains = final_bpb(
         {
             "a": {"bpb": 2.0, "bytes": 100, "domains": {"web": {"bpb": 2.0}}},
             "b": {"bpb": 4.0, "bytes": 300, "domains": {"code": {"bpb": 4.0}}},

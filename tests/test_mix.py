@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from curate.config import ConfigError
 from curate.mix import load_spec, parse_spec, run_mix
-from curate.pipeline import RunError
+from curate.runfolder import RunError
+from curate.spec import ConfigError
 from curate.tokens import ShardWriter, TokenizerInfo, encode_documents, iter_rows, load_tokenizer, read_manifest
 
 SHARD_TOKENS = 40_000  # several shards per directory

@@ -1,0 +1,179 @@
+"""Running a comparison: build each candidate's training tokens, train every (candidate, seed) not trained yet, then
+write comparison.json, report.html and the charts.
+
+A run's folder is named by the hash of its trainer config, so finished runs are found again whatever the order of
+the candidates, and changed data (a token dir's manifest) never reuses an old run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from curate.compare.report import plot_curves, plot_domains, write_report
+from curate.compare.spec import Candidate, load_spec, trainer_config
+from curate.compare.stats import analyse, curve, final_bpb
+from curate.runfolder import Contract, prepare
+
+# trainer keys that do not change what is learned: left out of the run hash
+UNHASHED_KEYS = ("out_dir", "resume", "log_every", "checkpoint_every", "threads", "debug_batches")
+OUTPUTS = ("runs", "candidates", "comparison.json", "report.html", "loss_curves.png", "domain_bpb.png")
+# other files in OUT_DIR are refused; --overwrite removes only OUTPUTS; otherwise an earlier compare is carried on
+CONTRACT = Contract("compare", OUTPUTS, foreign="refuse", reuse=True, option="-o")
+
+Log = Callable[[str], None]
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _manifest_sha(tokens_dir: str | Path) -> str:
+    from curate.tokens import MANIFEST
+
+    return _sha256((Path(tokens_dir) / MANIFEST).read_bytes())
+
+
+def config_hash(cfg: dict) -> str:
+    """SHA-256 of the canonical JSON of a trainer config without out_dir (and keys that do not change the result);
+    token dirs count by path and by their manifest's SHA-256, so changed data never reuses an old run."""
+    keyed = {k: v for k, v in cfg.items() if k not in UNHASHED_KEYS}
+    keyed["train"] = [{"path": d, "manifest_sha256": _manifest_sha(d)} for d in cfg["train"]]
+    keyed["eval"] = {n: {"path": d, "manifest_sha256": _manifest_sha(d)} for n, d in sorted(cfg["eval"].items())}
+    return _sha256(json.dumps(keyed, sort_keys=True, separators=(",", ":"), default=str).encode())
+
+
+def _build_tokens(cand: Candidate, out: Path, log: Log) -> Path:
+    return cand.path
+
+
+def _build_pipeline(cand: Candidate, out: Path, log: Log) -> Path:
+    """A pipeline candidate's tokens/; rerun only when the pipeline file or its input files changed."""
+    from curate import config
+    from curate.pipeline import RunOptions, run
+    from curate.runfolder import expand_inputs
+
+    files = expand_inputs(list(cand.inputs))
+    key = _sha256(
+        cand.path.read_bytes()
+        + json.dumps([(f, Path(f).stat().st_size if Path(f).exists() else None) for f in files]).encode()
+    )
+    root = out / "candidates" / cand.name
+    run_dir, stamp = root / "run", root / "run.sha256"
+    if (run_dir / "stats.json").is_file() and stamp.is_file() and stamp.read_text().strip() == key:
+        return run_dir / "tokens"
+    log(f"compare: running pipeline candidate {cand.name}: {cand.path}")
+    root.mkdir(parents=True, exist_ok=True)
+    stamp.unlink(missing_ok=True)
+    run(config.load(cand.path), RunOptions(inputs=files, output=run_dir, overwrite=True, progress=False))
+    stamp.write_text(key + "\n")
+    return run_dir / "tokens"
+
+
+def _build_mix(cand: Candidate, out: Path, log: Log) -> Path:
+    """A mix candidate's train/ dir; rebuilt only when the mix file or its sources' manifests changed."""
+    from curate import mix
+
+    mspec = mix.load_spec(cand.path)
+    key = _sha256(cand.path.read_bytes() + b"".join(_manifest_sha(s.path).encode() for s in mspec.sources))
+    root = out / "candidates" / cand.name
+    mix_dir, stamp = root / "mix", root / "mix.sha256"
+    if (mix_dir / mix.REPORT).is_file() and stamp.is_file() and stamp.read_text().strip() == key:
+        return mix_dir / "train"
+    log(f"compare: building mix candidate {cand.name} from {cand.path}")
+    root.mkdir(parents=True, exist_ok=True)
+    stamp.unlink(missing_ok=True)
+    mix.run_mix(cand.path, mix_dir, overwrite=True)
+    stamp.write_text(key + "\n")
+    return mix_dir / "train"
+
+
+BUILDERS: dict[str, Callable[[Candidate, Path, Log], Path]] = {
+    "tokens": _build_tokens,
+    "mix": _build_mix,
+    "pipeline": _build_pipeline,
+}
+
+
+def _finished(run_dir: Path) -> dict | None:
+    """The run's summary when it trained to its last step (the trainer writes finished: true), else None."""
+    path = run_dir / "summary.json"
+    if not path.is_file():
+        return None
+    try:
+        summary = json.loads(path.read_text())
+    except json.JSONDecodeError:
+        return None
+    return summary if summary.get("finished") else None
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return str(value)
+
+
+def run_compare(spec_path: str | Path, out_dir: str | Path, overwrite: bool = False, log: Log | None = _stderr) -> dict:
+    """Train every (candidate, seed) not already trained, then write comparison.json, report.html and the charts.
+
+    An existing OUT_DIR from an earlier compare is reused (finished runs are not retrained, unfinished ones resume);
+    overwrite=True deletes its outputs first, so everything is trained again. log=None is silent. Returns the
+    comparison dict."""
+    import train
+
+    spec = load_spec(spec_path)
+    out = Path(out_dir).resolve()
+    prepare(out, CONTRACT, overwrite)
+    say: Log = log or (lambda _message: None)
+
+    runs: dict[str, list[dict]] = {}
+    for cand in spec.candidates:
+        train_dir = BUILDERS[cand.kind](cand, out, say)
+        runs[cand.name] = []
+        for seed in spec.seeds:
+            cfg = trainer_config(spec, str(train_dir), seed, str(out / "runs" / "pending"))
+            digest = config_hash(cfg)
+            run_dir = out / "runs" / digest
+            cfg["out_dir"] = str(run_dir)
+            summary = _finished(run_dir)
+            reused = summary is not None
+            if summary is None:
+                say(f"compare: training {cand.name} seed {seed} → runs/{digest[:12]}…")
+                run_dir.mkdir(parents=True, exist_ok=True)
+                (run_dir / "config.json").write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
+                summary = train.run(cfg, quiet=True)
+                if not summary.get("finished"):
+                    raise RuntimeError(f"compare: run {run_dir} stopped before its last step")
+            else:
+                say(f"compare: reusing {cand.name} seed {seed} (runs/{digest[:12]}…)")
+            overall, domains = final_bpb(summary["eval"])
+            runs[cand.name].append(
+                {
+                    "seed": seed,
+                    "hash": digest,
+                    "dir": str(run_dir.relative_to(out)),
+                    "train_dir": str(train_dir),
+                    "reused": reused,
+                    "bpb": overall,
+                    "domains": domains,
+                    "curve": curve(run_dir / "metrics.jsonl"),
+                }
+            )
+
+    result = analyse(spec, runs)
+    result["out_dir"] = str(out)
+    (out / "comparison.json").write_text(json.dumps(result, indent=2, default=_json_default) + "\n")
+    plot_curves(runs, out / "loss_curves.png")
+    plot_domains(result, out / "domain_bpb.png")
+    write_report(result, out / "report.html")
+    say(f"compare: {result['summary']}")
+    return result

@@ -1,0 +1,246 @@
+"""A compare file → a validated `CompareSpec`, and each run's trainer config; everything is checked before any
+training, so a typo in the last candidate or in a trainer key does not cost the runs before it."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from curate.spec import ConfigError, check_top_level, fraction, is_int, load_yaml, optional_str, relative_path
+
+TOP_KEYS = ("name", "candidates", "eval", "model", "train", "seeds", "alpha", "test")
+TESTS = ("welch", "paired")
+CANDIDATE_KEYS = ("name", "tokens", "mix", "pipeline", "input")
+RESERVED_TRAIN_KEYS = ("train", "eval", "out_dir", "model", "seed", "resume", "stop_at_step")
+NAME_RE = re.compile(r"[A-Za-z0-9_.-]+")
+NAME_RULE = "a name of letters, digits, '_', '-' or '.'"
+DEFAULT_SEEDS = (0, 1, 2)
+
+
+@dataclass
+class Candidate:
+    name: str
+    kind: str  # "tokens" | "mix" | "pipeline"
+    source: str  # as written in the file
+    path: Path  # the token dir, the mix file, or the pipeline file
+    tokenizer_sha256: str = ""
+    inputs: tuple[str, ...] = ()  # a pipeline candidate's crawl files
+
+
+@dataclass
+class CompareSpec:
+    path: str
+    name: str | None
+    candidates: list[Candidate]
+    eval: dict[str, str]
+    model: dict
+    train: dict
+    seeds: list[int]
+    alpha: float
+    test: str = "welch"
+    tokenizer_sha256: str = ""
+
+    def to_dict(self) -> dict:
+        return {
+            "path": self.path,
+            "name": self.name,
+            "eval": self.eval,
+            "model": self.model,
+            "train": self.train,
+            "seeds": self.seeds,
+            "alpha": self.alpha,
+            "test": self.test,
+            "tokenizer_sha256": self.tokenizer_sha256,
+            "candidates": [{"name": c.name, c.kind: c.source, "path": str(c.path)} for c in self.candidates],
+        }
+
+
+def load_spec(path: str | Path) -> CompareSpec:
+    """Read and validate a compare file whole: keys, types, token dirs, mix files, trainer keys and tokenizers."""
+    return parse_spec(load_yaml(path, "compare"), str(path), Path(path).resolve().parent)
+
+
+def parse_spec(data: Any, path: str, base: Path) -> CompareSpec:
+    """Validate a loaded compare document; relative paths resolve against `base`, errors name `path` and the key."""
+    check_top_level(data, TOP_KEYS, path)
+    name = optional_str(data.get("name"), f"{path}: name")
+    candidates = _candidates(data.get("candidates"), path, base)
+    evals = _eval_sets(data.get("eval"), path, base)
+    sha = _one_tokenizer(candidates, evals, path)
+
+    model = data.get("model") or {}
+    if not isinstance(model, dict):
+        raise ConfigError(f"{path}: model: expected a mapping (the trainer's model section), got {model!r}")
+    train_keys = data.get("train") or {}
+    if not isinstance(train_keys, dict):
+        raise ConfigError(f"{path}: train: expected a mapping of trainer keys, got {train_keys!r}")
+    for key in train_keys:
+        if key in RESERVED_TRAIN_KEYS:
+            raise ConfigError(f"{path}: train.{key}: set by compare (candidates, eval, model, seeds); remove it")
+    seeds = _seeds(data.get("seeds", list(DEFAULT_SEEDS)), path)
+    alpha = fraction(data.get("alpha", 0.05), f"{path}: alpha", zero=False)
+    test = data.get("test", "welch")
+    if test not in TESTS:
+        raise ConfigError(f"{path}: test: expected one of {', '.join(TESTS)}, got {test!r}")
+
+    spec = CompareSpec(path, name, candidates, evals, dict(model), dict(train_keys), seeds, alpha, test, sha)
+    # the trainer validates its own keys; do it now, with a stand-in train dir, so a typo fails before any training
+    trainer_config(spec, next(iter(evals.values())), seeds[0], "/nonexistent")
+    return spec
+
+
+def _candidates(raw: Any, path: str, base: Path) -> list[Candidate]:
+    if not isinstance(raw, list) or len(raw) < 2:
+        raise ConfigError(f"{path}: candidates: expected a list of two or more candidates, got {raw!r}")
+    candidates: list[Candidate] = []
+    for i, entry in enumerate(raw):
+        where = f"{path}: candidates[{i}]"
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{where}: expected a mapping with keys name and tokens or mix, got {entry!r}")
+        for key in entry:
+            if key not in CANDIDATE_KEYS:
+                raise ConfigError(f"{where}.{key}: unknown key; allowed: {', '.join(CANDIDATE_KEYS)}")
+        cname = entry.get("name")
+        if not isinstance(cname, str) or not NAME_RE.fullmatch(cname):
+            raise ConfigError(f"{where}.name: expected {NAME_RULE}, got {cname!r}")
+        if any(c.name == cname for c in candidates):
+            raise ConfigError(f"{where}.name: '{cname}' is used twice")
+        where = f"{path}: candidates[{i}] ({cname})"
+        if sum(k in entry for k in ("tokens", "mix", "pipeline")) != 1:
+            raise ConfigError(
+                f"{where}: give exactly one of 'tokens' (a token directory), 'mix' (a mix file) or "
+                f"'pipeline' (a pipeline YAML with a tokenize stage, plus 'input')"
+            )
+        if "pipeline" in entry:
+            candidates.append(_pipeline_candidate(cname, entry, base, where))
+        elif "tokens" in entry:
+            candidates.append(_tokens_candidate(cname, entry["tokens"], base, where))
+        else:
+            candidates.append(_mix_candidate(cname, entry["mix"], base, where))
+    return candidates
+
+
+def _token_dir(value: Any, base: Path, where: str) -> Path:
+    from curate.tokens import MANIFEST
+
+    path = relative_path(value, base, where, "a token directory")
+    if not (path / MANIFEST).is_file():
+        raise ConfigError(f"{where}: {path} is not a token directory (no {MANIFEST})")
+    return path
+
+
+def _tokens_candidate(cname: str, value: Any, base: Path, where: str) -> Candidate:
+    from curate.tokens import read_manifest
+
+    tdir = _token_dir(value, base, f"{where}.tokens")
+    return Candidate(cname, "tokens", value, tdir, read_manifest(tdir)["tokenizer"]["sha256"])
+
+
+def _mix_candidate(cname: str, value: Any, base: Path, where: str) -> Candidate:
+    """`mix: MIX.yaml`: built later by `curate mix`; the mix file is validated now (its errors name the mix file)."""
+    from curate import mix
+
+    mix_path = relative_path(value, base, f"{where}.mix", "a mix file")
+    return Candidate(cname, "mix", value, mix_path, mix.load_spec(mix_path).tokenizer.sha256)
+
+
+def _pipeline_candidate(cname: str, entry: dict, base: Path, where: str) -> Candidate:
+    """`pipeline: YAML` + `input: [files or globs]`: the pipeline must end in a tokenize stage (its tokenizer is the
+    candidate's); relative paths resolve against the compare file's folder."""
+    from curate import config
+    from curate.settings import expand
+    from curate.tokens import file_sha256
+
+    value, inputs = entry["pipeline"], entry.get("input")
+    path = relative_path(value, base, f"{where}.pipeline", "a pipeline YAML file")
+    if isinstance(inputs, str):
+        inputs = [inputs]
+    if not isinstance(inputs, list) or not inputs or not all(isinstance(i, str) and i for i in inputs):
+        raise ConfigError(f"{where}.input: expected the crawl files (paths or globs) the pipeline reads")
+    pspec = config.load(path)
+    tokenize = [s for s in pspec.stages if s.kind == "tokenize"]
+    if not tokenize:
+        raise ConfigError(f"{where}.pipeline: {path} has no tokenize stage, so it makes no token shards")
+    resolved = tuple(i if "://" in i or Path(expand(i)).is_absolute() else str(base / expand(i)) for i in inputs)
+    sha = file_sha256(expand(tokenize[-1].params["tokenizer"]))
+    return Candidate(cname, "pipeline", value, path, sha, resolved)
+
+
+def _eval_sets(ev: Any, path: str, base: Path) -> dict[str, str]:
+    if not isinstance(ev, dict) or not ev:
+        raise ConfigError(f"{path}: eval: expected a mapping {{name: held-out token directory}}, got {ev!r}")
+    evals = {}
+    for ename, value in ev.items():
+        if not isinstance(ename, str) or not NAME_RE.fullmatch(ename):
+            raise ConfigError(f"{path}: eval.{ename}: expected {NAME_RULE}")
+        evals[ename] = str(_token_dir(value, base, f"{path}: eval.{ename}"))
+    return evals
+
+
+def _one_tokenizer(candidates: list[Candidate], evals: dict[str, str], path: str) -> str:
+    """bpb is comparable only with one tokenizer for everything; the first eval set's is the reference."""
+    from curate.tokens import read_manifest
+
+    first_eval = next(iter(evals))
+    sha = read_manifest(evals[first_eval])["tokenizer"]["sha256"]
+    for ename, d in evals.items():
+        other = read_manifest(d)["tokenizer"]["sha256"]
+        if other != sha:
+            raise ConfigError(
+                f"{path}: eval.{ename}: tokenizer sha256 {other[:12]}… differs from eval.{first_eval}'s {sha[:12]}…"
+            )
+    for i, cand in enumerate(candidates):
+        if cand.tokenizer_sha256 != sha:
+            raise ConfigError(
+                f"{path}: candidates[{i}] ({cand.name}): tokenizer sha256 {cand.tokenizer_sha256[:12]}… "
+                f"differs from the eval set's {sha[:12]}…; every candidate must use the same tokenizer"
+            )
+    return sha
+
+
+def _seeds(seeds: Any, path: str) -> list[int]:
+    """A list of distinct integers, or a count n → 0..n-1."""
+    if is_int(seeds):
+        if seeds < 1:
+            raise ConfigError(f"{path}: seeds: expected a positive count or a list of integers, got {seeds!r}")
+        seeds = list(range(seeds))
+    if not isinstance(seeds, list) or not seeds or not all(is_int(s) for s in seeds):
+        raise ConfigError(f"{path}: seeds: expected a list of integers (or a count), got {seeds!r}")
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError(f"{path}: seeds: {seeds!r} repeats a seed")
+    return list(seeds)
+
+
+def trainer_config(spec: CompareSpec, train_dir: str, seed: int, out_dir: str) -> dict:
+    """The validated trainer config for one run; the trainer's errors become ConfigErrors naming the compare file
+    and its section (`model` or `train`). Without `eval_every`, ~10 eval points a run make the loss curve."""
+    from train.config import ConfigError as TrainConfigError
+    from train.config import load_config
+    from train.schedule import schedule
+
+    raw = {
+        "device": "auto",
+        **spec.train,
+        "model": spec.model,
+        "train": [train_dir],
+        "eval": dict(spec.eval),
+        "out_dir": out_dir,
+        "seed": seed,
+    }
+    try:
+        cfg = load_config(raw)
+    except TrainConfigError as err:
+        key = err.key or ""
+        section = "model" if key == "model" or key.startswith("model.") else "train"
+        raise ConfigError(f"{spec.path}: {section}: {err.message}") from None
+    try:
+        plan = schedule(cfg)  # None: a chinchilla budget, whose steps depend on the parameter count
+    except TrainConfigError:  # what schedule() raises for a valid config: it has no budget at all
+        raise ConfigError(
+            f"{spec.path}: train.tokens: give the budget: tokens, chinchilla_multiple or max_steps"
+        ) from None
+    if not spec.train.get("eval_every") and plan is not None:
+        cfg["eval_every"] = max(1, plan.total_steps // 10)  # a loss curve of ~10 points
+    return cfg
