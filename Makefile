@@ -11,11 +11,12 @@ INPUT    ?=
 OUTPUT   ?= runs/pipeline
 WORKERS  ?= 2
 
-.PHONY: help install demo test lint pipeline report bench bench-train compare clean
+.PHONY: help install demo test test-fast lint pipeline report bench bench-train compare clean
 
 help:
 	@echo "make demo      run pipelines/fineweb.yaml on the shared crawl files, write runs/demo/report.html"
-	@echo "make test      run the test suite (pytest + ruff)"
+	@echo "make test      lint (ruff), format check, types (mypy), then the whole test suite"
+	@echo "make test-fast the same checks, then only the tests not marked slow (under a minute)"
 	@echo "make pipeline  PIPELINE=pipelines/fineweb.yaml INPUT='crawl/*.warc.gz' OUTPUT=runs/x [WORKERS=2]"
 	@echo "make compare   raw vs fineweb vs mix, ranked by held-out bits per byte of a tiny proxy model"
 	@echo "make bench     pipeline, MinHash, dedup and tokenization benchmarks against named baselines"
@@ -54,9 +55,16 @@ pipeline: $(STAMP)
 	@test -n "$(INPUT)" || (echo "usage: make pipeline PIPELINE=pipelines/fineweb.yaml INPUT='crawl/*.warc.gz' OUTPUT=runs/x" && exit 2)
 	$(BIN)/curate run $(PIPELINE) --input $(INPUT) --output $(OUTPUT) --workers $(WORKERS)
 
-test: $(STAMP)
-	$(BIN)/ruff check curate train tests bench
+lint: $(STAMP)
+	$(BIN)/ruff check curate train tests bench examples
+	$(BIN)/ruff format --check curate train tests bench examples
+	$(BIN)/mypy
+
+test: lint
 	$(BIN)/python -m pytest -q
+
+test-fast: lint
+	$(BIN)/python -m pytest -q -m "not slow"
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_pipeline.py

@@ -160,7 +160,7 @@ def _pipeline_candidate(cname: str, entry: dict, base: Path, where: str) -> Cand
     if not isinstance(inputs, list) or not inputs or not all(isinstance(i, str) and i for i in inputs):
         raise ConfigError(f"{where}.input: expected the crawl files (paths or globs) the pipeline reads")
     pspec = config.load(path)
-    tokenize = [s for s in pspec.stages if s.kind == "tokenize"]
+    tokenize = [s for s in pspec.stages if s.definition.writes_tokens]
     if not tokenize:
         raise ConfigError(f"{where}.pipeline: {path} has no tokenize stage, so it makes no token shards")
     resolved = tuple(i if "://" in i or Path(expand(i)).is_absolute() else str(base / expand(i)) for i in inputs)
