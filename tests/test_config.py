@@ -92,7 +92,7 @@ def test_dedup_threshold_chooses_bands_and_rows():
     spec = config.parse({"reader": "warc", "stages": ["extract", {"dedup": {"threshold": 0.8}}]}, "t.yaml")
     dedup = spec.stages[1].build()
     assert dedup.bands * dedup.rows <= 112 and dedup.threshold == 0.8
-    from curate.dedup.minhash import detection_probability
+    from curate.dedup.lsh import detection_probability
 
     assert detection_probability(0.95, dedup.bands, dedup.rows) > 0.9
     assert detection_probability(0.5, dedup.bands, dedup.rows) < 0.2

@@ -12,7 +12,8 @@ import pytest
 
 from curate.cli import main
 from curate.dedup.keys import normalize_text, normalize_url
-from curate.dedup.minhash import MinHasher, detection_probability, true_jaccard
+from curate.dedup.lsh import detection_probability
+from curate.dedup.minhash import MinHasher, true_jaccard
 
 RATES = [0.0, 0.005, 0.01, 0.02, 0.03, 0.04, 0.05, 0.065, 0.08, 0.11, 0.15]
 PAIRS_PER_RATE = 24

@@ -15,14 +15,8 @@ import pytest
 from conftest import REPO
 
 from curate.dedup import minhash
-from curate.dedup.minhash import (
-    EMPTY,
-    MinHasher,
-    band_keys,
-    choose_bands_rows,
-    detection_probability,
-    true_jaccard,
-)
+from curate.dedup.lsh import choose_bands_rows, detection_probability
+from curate.dedup.minhash import EMPTY, MinHasher, band_keys, true_jaccard
 
 
 @pytest.fixture(scope="module")

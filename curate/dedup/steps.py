@@ -49,7 +49,7 @@ class Dedup:
         self.exact, self.url, self.near = exact, url, near
         self.n_grams, self.seed = n_grams, seed
         if threshold is not None:
-            from curate.dedup.minhash import choose_bands_rows
+            from curate.dedup.lsh import choose_bands_rows
 
             bands, rows = choose_bands_rows(threshold, bands * rows)
         self.bands, self.rows, self.threshold = bands, rows, threshold
