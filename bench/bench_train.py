@@ -25,9 +25,9 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from train.loop import device_peak_flops  # noqa: E402
 from train.model import GPT, PRESETS, ModelConfig  # noqa: E402
 from train.optim import make_optimizer  # noqa: E402
+from train.setup import device_peak_flops  # noqa: E402
 
 
 def machine() -> dict:

@@ -3,10 +3,16 @@
     python -m train CONFIG.yaml [--set key=value ...]
     torchrun --nproc_per_node N -m train CONFIG.yaml
 
-From Python: `train.run(path_or_dict, overrides=None) -> summary dict`, `train.main(argv) -> exit code`.
+From Python: `train.run(path_or_dict, overrides=None) -> summary dict`, `train.main(argv) -> exit code`,
+`train.schedule(cfg, n_params=None, world=1) -> Schedule | None` (the step arithmetic of a validated config).
 """
 
 from __future__ import annotations
+
+# Imported, not a lazy wrapper like run: the import system binds a package's attribute to its submodule on first
+# import, so a lazy `schedule` function would be replaced by the train.schedule module once anything (the training
+# loop) imported it. It costs PyYAML only, no torch.
+from .schedule import schedule
 
 
 def run(config, overrides: dict | None = None, **kwargs) -> dict:
@@ -21,4 +27,4 @@ def main(argv: list[str] | None = None) -> int:
     return _main(argv)
 
 
-__all__ = ["run", "main"]
+__all__ = ["run", "schedule", "main"]

@@ -72,7 +72,7 @@ SPEC = {
     "spike": (dict, SPIKE_SPEC),
     "debug_batches": (bool, False),  # write batches-rank<r>.jsonl: the global sequence indices each rank used
 }
-CHOICES = {
+CHOICES: dict[str, set[str | bool | None]] = {
     "device": {"auto", "cpu", "cuda"},
     "dtype": {"auto", "bf16", "fp32"},
     "compile": {"auto", True, False},
@@ -170,33 +170,47 @@ def _paths(value, key: str, base: Path) -> list[str]:
 
 def load_config(source, overrides: dict | None = None) -> dict:
     """A validated config dict from a YAML path or a dict (plus optional overrides, same keys)."""
-    if isinstance(source, (str, Path)):
-        path = Path(source)
-        if not path.is_file():
-            raise ConfigError(f"{path}: no such file")  # the file as a whole: no key
-        try:
-            raw = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-        base = path.resolve().parent
-    else:
-        raw, base = copy.deepcopy(dict(source)), Path.cwd()
+    raw, base = _read_source(source)
     if overrides:
         raw.update(overrides)
     cfg = _validate(raw, SPEC)
     cfg["train"] = _paths(cfg["train"], "train", base)
-    ev = cfg["eval"]
+    cfg["eval"] = _eval_dirs(cfg["eval"], base)
+    cfg["out_dir"] = str((base / cfg["out_dir"]).resolve())
+    _check_model(cfg, raw)
+    _check_schedule_keys(cfg)
+    return cfg
+
+
+def _read_source(source) -> tuple[dict, Path]:
+    """The raw mapping, and the folder its relative paths resolve against (the YAML's, or the working directory)."""
+    if not isinstance(source, (str, Path)):
+        return copy.deepcopy(dict(source)), Path.cwd()
+    path = Path(source)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such file")  # the file as a whole: no key
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    return raw, path.resolve().parent
+
+
+def _eval_dirs(ev, base: Path) -> dict[str, str]:
+    """{name: dir}: a mapping keeps its names; a dir or a list is named by folder (eval<i> for a repeated one)."""
     if ev is None:
-        cfg["eval"] = {}
-    elif isinstance(ev, dict):
+        return {}
+    if isinstance(ev, dict):
         for name, p in ev.items():
             if not isinstance(p, str):
                 raise ConfigError(f"key 'eval.{name}': expected a token directory, got {p!r}", key=f"eval.{name}")
-        cfg["eval"] = {str(n): _paths(p, f"eval.{n}", base)[0] for n, p in ev.items()}
-    else:
-        dirs = _paths(ev, "eval", base)
-        cfg["eval"] = {Path(d).name if dirs.count(d) == 1 else f"eval{i}": d for i, d in enumerate(dirs)}
-    cfg["out_dir"] = str((base / cfg["out_dir"]).resolve())
+        return {str(n): _paths(p, f"eval.{n}", base)[0] for n, p in ev.items()}
+    dirs = _paths(ev, "eval", base)
+    return {Path(d).name if dirs.count(d) == 1 else f"eval{i}": d for i, d in enumerate(dirs)}
+
+
+def _check_model(cfg: dict, raw: dict) -> None:
+    """model.seq_len agrees with seq_len (and wins when given); no preset means d_model, n_layers and n_heads."""
     m = cfg["model"]
     if m["seq_len"] is not None and "seq_len" in raw and m["seq_len"] != cfg["seq_len"]:
         raise ConfigError("key 'model.seq_len': differs from 'seq_len'; give one of them", key="model.seq_len")
@@ -207,6 +221,10 @@ def load_config(source, overrides: dict | None = None) -> dict:
     if m["preset"] is None and not all(m[k] for k in ("d_model", "n_layers", "n_heads")):
         missing = next(k for k in ("d_model", "n_layers", "n_heads") if not m[k])
         raise ConfigError(f"key 'model.{missing}' is required without 'model.preset'", key=f"model.{missing}")
+
+
+def _check_schedule_keys(cfg: dict) -> None:
+    """The budget and warmup keys that exclude each other, and the ranges of the lr schedule's fractions."""
     if cfg["tokens"] is not None and cfg["chinchilla_multiple"] is not None:
         raise ConfigError(
             "key 'chinchilla_multiple': give either 'tokens' or 'chinchilla_multiple'", key="chinchilla_multiple"
@@ -219,4 +237,3 @@ def load_config(source, overrides: dict | None = None) -> dict:
         raise ConfigError("key 'warmup_fraction': must be < 1", key="warmup_fraction")
     if cfg["min_lr_ratio"] > 1:
         raise ConfigError("key 'min_lr_ratio': must be <= 1", key="min_lr_ratio")
-    return cfg

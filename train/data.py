@@ -35,7 +35,7 @@ def read_manifest(tokens_dir: str) -> dict:
 
 def check_tokenizers(dirs: dict[str, str]) -> dict:
     """The tokenizer {sha256, vocab_size, eos_id} shared by all dirs ({label: dir}); a mismatch is an error."""
-    first = None
+    first: tuple[str, str, dict] | None = None
     for label, d in dirs.items():
         tok = read_manifest(d)["tokenizer"]
         if first is None:
@@ -45,6 +45,8 @@ def check_tokenizers(dirs: dict[str, str]) -> dict:
                 f"{label} ({d}) was tokenized with tokenizer sha256 {tok['sha256'][:12]}…, "
                 f"{first[0]} ({first[1]}) with {first[2]['sha256'][:12]}…: refusing to mix them"
             )
+    if first is None:
+        raise DataError("no token directories given")
     return {"sha256": first[2]["sha256"], "vocab_size": int(first[2]["vocab_size"]), "eos_id": int(first[2]["eos_id"])}
 
 
@@ -126,7 +128,8 @@ class TrainStream:
         """The next seq_len + 1 tokens of the global stream; the position advances by seq_len."""
         want, advance = self.seq_len + 1, self.seq_len
         e, u, r, o = self.epoch, self.unit, self.row, self.offset
-        pieces, got, after = [], 0, None
+        pieces, got = [], 0
+        after: tuple[int, int, int, int] | None = None  # the position seq_len tokens on: the next sequence's start
         while got < want:
             if u >= len(self.units):
                 e, u, r, o = e + 1, 0, 0, 0
@@ -147,13 +150,15 @@ class TrainStream:
                 r, o = r + 1, 0
             else:
                 o += take
+        assert after is not None  # got reached seq_len + 1 > seq_len on the way
         self.epoch, self.unit, self.row, self.offset = after
         self.seq_index += 1
         return np.concatenate(pieces)
 
     def next_batch(self, n: int) -> np.ndarray:
         """This rank's next n sequences, (n, seq_len + 1) int64; their global indices land in last_indices."""
-        rows, self.last_indices = [], []
+        rows: list[np.ndarray] = []
+        self.last_indices = []
         while len(rows) < n:
             k = self.seq_index
             seq = self._next_sequence()

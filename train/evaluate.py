@@ -34,12 +34,12 @@ def evaluate(model, evalset: EvalSet, batch: int, device, autocast=None, rank: i
     if world > 1:
         dist.all_reduce(nll)
         dist.all_reduce(count)
-    nll, count = nll.cpu().tolist(), count.cpu().tolist()
+    nll_sums, counts = nll.cpu().tolist(), count.cpu().tolist()
     model.train(was_training)
 
     def figures(n, c, b):
         return {"loss": n / max(c, 1), "bpb": n / (math.log(2) * b) if b else None, "tokens": int(c), "bytes": int(b)}
 
-    out = figures(sum(nll), sum(count), int(evalset.bytes.sum()))
-    out["domains"] = {d: figures(nll[j], count[j], int(evalset.bytes[j])) for j, d in enumerate(evalset.domains)}
+    out = figures(sum(nll_sums), sum(counts), int(evalset.bytes.sum()))
+    out["domains"] = {d: figures(nll_sums[j], counts[j], int(evalset.bytes[j])) for j, d in enumerate(evalset.domains)}
     return out

@@ -109,7 +109,8 @@ class GPT(nn.Module):
             raise ValueError("d_model must be a multiple of n_heads with an even head size")
         self.cfg = cfg
         self.embed = nn.Embedding(cfg.vocab_size, cfg.d_model)
-        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
+        blocks = [Block(cfg) for _ in range(cfg.n_layers)]
+        self.blocks = nn.ModuleList(blocks)
         self.norm = RMSNorm(cfg.d_model, cfg.norm_eps)
         self.head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
         if cfg.tie_embeddings:
@@ -118,7 +119,7 @@ class GPT(nn.Module):
         self.register_buffer("rope_cos", cos, persistent=False)
         self.register_buffer("rope_sin", sin, persistent=False)
         self.apply(self._init)
-        for block in self.blocks:
+        for block in blocks:  # the list, not the ModuleList: its items are typed as Block
             for w in (block.attn.proj.weight, block.mlp.down.weight):
                 nn.init.normal_(w, std=0.02 / math.sqrt(2 * cfg.n_layers))
 

@@ -55,7 +55,7 @@ def plot_losses(
     x_lo, x_hi = xs.min(), max(xs.max(), xs.min() + 1)
     y_lo, y_hi = ys.min(), max(ys.max(), ys.min() + 1e-6)
 
-    def to_px(x, y):
+    def to_px(x: float, y: float) -> tuple[float, float]:
         return pad + (x - x_lo) / (x_hi - x_lo) * (w - 2 * pad), h - pad - (y - y_lo) / (y_hi - y_lo) * (h - 2 * pad)
 
     for a, b in (((x_lo, y_lo), (x_hi, y_lo)), ((x_lo, y_lo), (x_lo, y_hi))):

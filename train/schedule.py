@@ -42,7 +42,7 @@ def schedule(cfg: dict, n_params: int | None = None, world: int = 1) -> Schedule
         budget = cfg["chinchilla_multiple"] * CHINCHILLA_TOKENS_PER_PARAM * n_params
         total_steps = max(1, math.ceil(budget / step_tokens))
     else:
-        raise ConfigError("give 'tokens', 'chinchilla_multiple' or 'max_steps'", key="tokens")
+        raise ConfigError("key 'tokens': give 'tokens', 'chinchilla_multiple' or 'max_steps'", key="tokens")
     if cfg["warmup_steps"] is not None:
         warmup = cfg["warmup_steps"]
     else:
