@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import pytest
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
@@ -53,6 +54,7 @@ def decoded_through_reader(path: Path) -> list[str]:
     return texts
 
 
+@pytest.mark.slow
 def test_charsets_with_and_without_header(data, tmp_path):
     items = pages(data)
     assert len(items) > 400

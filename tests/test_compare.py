@@ -17,6 +17,8 @@ from conftest import make_tokens
 from curate.compare import load_spec, paired_test, run_compare, welch_test
 from curate.config import ConfigError
 
+pytestmark = pytest.mark.slow  # runs pipelines or trains models: not in `make test-fast`
+
 torch.set_num_threads(2)
 PNG = b"\x89PNG\r\n\x1a\n"
 TRAIN = {

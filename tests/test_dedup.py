@@ -15,6 +15,8 @@ from curate.dedup.keys import normalize_text, normalize_url
 from curate.dedup.lsh import detection_probability
 from curate.dedup.minhash import MinHasher, true_jaccard
 
+pytestmark = pytest.mark.slow  # runs pipelines or trains models: not in `make test-fast`
+
 RATES = [0.0, 0.005, 0.01, 0.02, 0.03, 0.04, 0.05, 0.065, 0.08, 0.11, 0.15]
 PAIRS_PER_RATE = 24
 BINS = [(0.0, 0.3), (0.3, 0.5), (0.5, 0.6), (0.6, 0.7), (0.7, 0.8), (0.8, 0.9), (0.9, 1.01)]

@@ -59,6 +59,7 @@ def test_bad_rules_are_config_errors(rules, key, tmp_path):
         config.load(path)
 
 
+@pytest.mark.slow
 def test_every_kept_document_is_tagged_on_real_crawl(data, tmp_path):
     spec = tmp_path / "tag.yaml"
     spec.write_text("reader: warc\nstages:\n  - extract\n  - domains: {}\n")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pyarrow.parquet as pq
+import pytest
 import trafilatura
 from trafilatura.meta import reset_caches
 
@@ -12,6 +13,8 @@ from curate import config
 from curate.evals.extraction import mean_f1, token_f1
 from curate.pipeline import RunOptions, run
 from curate.stages.warc import WarcReader
+
+pytestmark = pytest.mark.slow  # runs pipelines or trains models: not in `make test-fast`
 
 
 def test_token_f1():

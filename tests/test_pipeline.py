@@ -13,6 +13,8 @@ from conftest import REPO, read_rows
 from curate.cli import main
 from curate.records import DOCUMENT_SCHEMA, REJECTED_SCHEMA
 
+pytestmark = pytest.mark.slow  # runs pipelines or trains models: not in `make test-fast`
+
 FILES = [
     "warc/cc-main-2020-34-excerpt.warc.gz",
     "warc/cc-truncated-record.warc.gz",

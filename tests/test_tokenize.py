@@ -117,6 +117,7 @@ def test_shards_load_in_pyarrow_duckdb_and_datasets(run_dir, trained, tmp_path, 
     assert sum(hf["num_tokens"]) == total and len(hf[0]["input_ids"]) == hf[0]["num_tokens"]
 
 
+@pytest.mark.slow
 def test_pipeline_stage_merges_task_manifests(data, tmp_path):
     out = tmp_path / "run"
     files = [str(data / "warc" / n) for n in ("wget-sample-0000.warc.gz", "wget-sample-0001.warc.gz")]

@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from conftest import REPO, make_tokens
 
-from curate.tokens import ShardWriter, encode_documents, load_tokenizer
+pytestmark = pytest.mark.slow  # runs pipelines or trains models: not in `make test-fast`
 
-REPO = Path(__file__).resolve().parents[1]
 torch.set_num_threads(2)
 
 
@@ -42,13 +42,11 @@ def bpe(tmp_path_factory, shakespeare) -> Path:
     return train_bpe(shakespeare, 512, tmp_path_factory.mktemp("bpe") / "bpe-512.json", min_frequency=0)
 
 
-def make_tokens(out: Path, texts: list[str], tokenizer: Path, domain=None, max_tokens_per_shard=40_000) -> Path:
-    tok, info = load_tokenizer(tokenizer)
-    docs = ((f"d{i}", t, domain(i) if callable(domain) else domain) for i, t in enumerate(texts))
-    with ShardWriter(out, info, max_tokens_per_shard=max_tokens_per_shard) as writer:
-        for ids, nbytes, doc_id, dom in encode_documents(tok, info.eos_id, docs):
-            writer.write(ids, nbytes, doc_id, dom)
-    return out
+SHARD_TOKENS = 40_000  # several shards per token dir, so the stream crosses shard boundaries
+
+
+def verse_or_prose(i: int) -> str:
+    return "verse" if i % 2 else "prose"
 
 
 @pytest.fixture(scope="session")
@@ -61,9 +59,15 @@ def corpus(tmp_path_factory, shakespeare, bpe) -> dict:
     printable = string.ascii_letters + string.digits + string.punctuation + " "
     noisy = ["".join(rng.choice(printable) if rng.random() < 0.5 else c for c in t) for t in train_texts]
     return {
-        "train": make_tokens(root / "train", train_texts, bpe),
-        "noisy": make_tokens(root / "noisy", noisy, bpe),
-        "eval": make_tokens(root / "eval", eval_texts, bpe, domain=lambda i: "verse" if i % 2 else "prose"),
+        "train": make_tokens(root / "train", train_texts, bpe, max_tokens_per_shard=SHARD_TOKENS),
+        "noisy": make_tokens(root / "noisy", noisy, bpe, max_tokens_per_shard=SHARD_TOKENS),
+        "eval": make_tokens(
+            root / "eval",
+            eval_texts,
+            bpe,
+            domain=lambda i: "verse" if i % 2 else "prose",
+            max_tokens_per_shard=SHARD_TOKENS,
+        ),
     }
 
 
@@ -199,7 +203,9 @@ def test_bpb_of_uniform_model(which, data, bpe, shakespeare, tmp_path):
 
     tokenizer = bpe if which == "bpe-512" else data / "tokenizer" / "gpt-neox-bpe-50k.json"
     texts = shakespeare[:40] + ["naïve café — ünïcödé ✓ 日本語のテキスト"]
-    tokens_dir = make_tokens(tmp_path / "eval", texts, tokenizer, domain=lambda i: ["a", "b"][i % 2])
+    tokens_dir = make_tokens(
+        tmp_path / "eval", texts, tokenizer, domain=lambda i: ["a", "b"][i % 2], max_tokens_per_shard=SHARD_TOKENS
+    )
     tok = check_tokenizers({"eval": str(tokens_dir)})
     evalset = EvalSet("e", str(tokens_dir), tok["sha256"], tok["eos_id"], seq_len=32, max_tokens=10**9)
     model = GPT(
@@ -253,7 +259,12 @@ def test_config_errors_name_the_key(change, key, tmp_path):
 def test_cli_exit_code_and_tokenizer_mismatch(corpus, bpe, data, tmp_path):
     import train
 
-    other = make_tokens(tmp_path / "other", ["some text", "more text"], data / "tokenizer" / "gpt-neox-bpe-50k.json")
+    other = make_tokens(
+        tmp_path / "other",
+        ["some text", "more text"],
+        data / "tokenizer" / "gpt-neox-bpe-50k.json",
+        max_tokens_per_shard=SHARD_TOKENS,
+    )
     cfg = tiny_config(corpus, tmp_path / "out", eval={"other": str(other)})
     from train.data import DataError
 

@@ -7,6 +7,7 @@ import gzip
 import json
 import pickle
 
+import pytest
 from datatrove.utils.word_tokenizers import SpaCyTokenizer
 
 from curate.stages import words
@@ -23,6 +24,7 @@ def texts(data) -> list[str]:
     return out
 
 
+@pytest.mark.slow
 def test_identical_to_datatrove(data, monkeypatch):
     monkeypatch.setattr(words, "RESET_EVERY", 7)  # exercise the vocabulary reset too
     ours, theirs = words.EnglishWords(), SpaCyTokenizer("en")
