@@ -7,6 +7,8 @@ Test files import the helpers by name (`from conftest import REPO, read_rows`): 
 from __future__ import annotations
 
 import os
+import random
+import string
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -33,6 +35,28 @@ def require_data() -> Path:
 @pytest.fixture(scope="session")
 def data() -> Path:
     return require_data()
+
+
+@pytest.fixture(scope="session")
+def shakespeare(data) -> list[str]:
+    """tinyshakespeare's paragraphs (blank-line separated), in order."""
+    text = (data / "text" / "tinyshakespeare.txt").read_text()
+    return [p for p in text.split("\n\n") if p.strip()]
+
+
+@pytest.fixture(scope="session")
+def bpe(tmp_path_factory, shakespeare) -> Path:
+    """A small byte-level BPE (vocab 512, <|endoftext|>) trained on tinyshakespeare."""
+    from curate.tokenize import train_bpe
+
+    return train_bpe(shakespeare, 512, tmp_path_factory.mktemp("bpe") / "bpe-512.json", min_frequency=0)
+
+
+def corrupt(texts: list[str], rate: float = 0.5, seed: int = 0) -> list[str]:
+    """Each character replaced by a random printable one with probability `rate`: text a model should learn worse."""
+    rng = random.Random(seed)
+    printable = string.ascii_letters + string.digits + string.punctuation + " "
+    return ["".join(rng.choice(printable) if rng.random() < rate else c for c in t) for t in texts]
 
 
 def read_rows(folder: Path, columns: list[str] | None = None, schema=None) -> list[dict]:

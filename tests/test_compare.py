@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 import random
-import string
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
-from conftest import make_tokens
+from conftest import corrupt, make_tokens
 
 from curate.compare import load_spec, paired_test, run_compare, welch_test
 from curate.config import ConfigError
@@ -37,28 +36,13 @@ MODEL = {"d_model": 64, "n_layers": 2, "n_heads": 4}
 
 
 @pytest.fixture(scope="module")
-def paragraphs(data) -> list[str]:
-    text = (data / "text" / "tinyshakespeare.txt").read_text()
-    return [p for p in text.split("\n\n") if p.strip()]
-
-
-@pytest.fixture(scope="module")
-def bpe(tmp_path_factory, paragraphs) -> Path:
-    from curate.tokenize import train_bpe
-
-    return train_bpe(paragraphs, 512, tmp_path_factory.mktemp("bpe") / "bpe-512.json", min_frequency=0)
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory, paragraphs, bpe) -> dict:
+def corpus(tmp_path_factory, shakespeare, bpe) -> dict:
     """clean train (90% of paragraphs), the same text with half its characters replaced, two random halves of the
     clean train documents, and the held-out 10% (domains verse/prose)."""
     root = tmp_path_factory.mktemp("compare-tokens")
-    cut = int(len(paragraphs) * 0.9)
-    train, held = paragraphs[:cut], paragraphs[cut:]
-    rng = random.Random(0)
-    printable = string.ascii_letters + string.digits + string.punctuation + " "
-    corrupted = ["".join(rng.choice(printable) if rng.random() < 0.5 else c for c in t) for t in train]
+    cut = int(len(shakespeare) * 0.9)
+    train, held = shakespeare[:cut], shakespeare[cut:]
+    corrupted = corrupt(train)
     order = list(range(len(train)))
     random.Random(1).shuffle(order)
     half_a = [train[i] for i in sorted(order[: len(order) // 2])]

@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
-import random
 import socket
-import string
 import subprocess
 import sys
 from collections import Counter
@@ -17,29 +15,11 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from conftest import REPO, make_tokens
+from conftest import REPO, corrupt, make_tokens
 
 pytestmark = pytest.mark.slow  # runs pipelines or trains models: not in `make test-fast`
 
 torch.set_num_threads(2)
-
-
-def _paragraphs(data: Path) -> list[str]:
-    text = (data / "text" / "tinyshakespeare.txt").read_text()
-    return [p for p in text.split("\n\n") if p.strip()]
-
-
-@pytest.fixture(scope="session")
-def shakespeare(data) -> list[str]:
-    return _paragraphs(data)
-
-
-@pytest.fixture(scope="session")
-def bpe(tmp_path_factory, shakespeare) -> Path:
-    """A small byte-level BPE (vocab 512, <|endoftext|>) trained on tinyshakespeare."""
-    from curate.tokenize import train_bpe
-
-    return train_bpe(shakespeare, 512, tmp_path_factory.mktemp("bpe") / "bpe-512.json", min_frequency=0)
 
 
 SHARD_TOKENS = 40_000  # several shards per token dir, so the stream crosses shard boundaries
@@ -55,9 +35,7 @@ def corpus(tmp_path_factory, shakespeare, bpe) -> dict:
     root = tmp_path_factory.mktemp("tokens")
     cut = int(len(shakespeare) * 0.9)
     train_texts, eval_texts = shakespeare[:cut], shakespeare[cut:]
-    rng = random.Random(0)
-    printable = string.ascii_letters + string.digits + string.punctuation + " "
-    noisy = ["".join(rng.choice(printable) if rng.random() < 0.5 else c for c in t) for t in train_texts]
+    noisy = corrupt(train_texts)
     return {
         "train": make_tokens(root / "train", train_texts, bpe, max_tokens_per_shard=SHARD_TOKENS),
         "noisy": make_tokens(root / "noisy", noisy, bpe, max_tokens_per_shard=SHARD_TOKENS),
