@@ -6,6 +6,7 @@
   device's dense BF16 peak, FLOPs/token = 6·N + 12·L·d·T (PaLM appendix B, N = matmul parameters).
 
     .venv/bin/python bench/bench_train.py [--steps 10] [--threads N]
+    PYTHONPATH=. python bench/bench_train.py     # on a bare GPU box, from the repository root
 Writes bench/results/train.json. Only torch, numpy (and train/) are needed, so it runs on a bare GPU box.
 """
 
@@ -13,43 +14,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import subprocess
-import sys
 import time
 from contextlib import nullcontext
-from pathlib import Path
 
 import torch
+from benchlib import RESULTS, ROOT
+from benchlib import machine as machine_record
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-from train.model import GPT, PRESETS, ModelConfig  # noqa: E402
-from train.optim import make_optimizer  # noqa: E402
-from train.setup import device_peak_flops  # noqa: E402
+from train.model import GPT, PRESETS, ModelConfig
+from train.optim import make_optimizer
+from train.setup import device_peak_flops
 
 
 def machine() -> dict:
-    cpu = platform.processor()
-    try:
-        cpu = next(
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        )
-    except (OSError, StopIteration):
-        pass
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    return {
-        "cpu": cpu,
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "platform": platform.platform(),
-        "git_commit": commit,
-    }
+    return {**machine_record(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__}
 
 
 def bench(cfg: ModelConfig, batch: int, steps: int, device, bf16: bool, compile_model: bool, warmup: int = 3) -> dict:
@@ -123,7 +101,8 @@ def main() -> None:
     else:
         results["gpu"] = None
         print("gpu  not available (torch.cuda.is_available() is False)")
-    out = ROOT / "bench" / "results" / "train.json"
+    out = RESULTS / "train.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {out.relative_to(ROOT)}")
 

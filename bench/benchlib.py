@@ -11,7 +11,10 @@ import subprocess
 import time
 from pathlib import Path
 
-import psutil
+try:
+    import psutil
+except ImportError:  # a bare GPU box running bench_train.py needs only the machine record
+    psutil = None
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -136,7 +139,7 @@ def machine() -> dict:
     return {
         "cpu": cpu,
         "cpu_count": os.cpu_count(),
-        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1) if psutil else None,
         "python": platform.python_version(),
         "platform": platform.platform(),
         "git_commit": git("rev-parse", "HEAD"),
