@@ -81,8 +81,13 @@ def ingest(
                 bar.set_postfix_str(src.given[-40:], refresh=False)
                 for record in records(src, domain, bar):
                     judge(record, min_chars)
-                    row = {"id": record.id, "text": record.text, "url": record.url, "source": record.source,
-                           "domain": record.domain}  # fmt: skip
+                    row = {
+                        "id": record.id,
+                        "text": record.text,
+                        "url": record.url,
+                        "source": record.source,
+                        "domain": record.domain,
+                    }
                     src.counts["records"] += 1
                     if record.reason is None:
                         documents.add(row)
