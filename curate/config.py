@@ -138,6 +138,12 @@ STAGES = {
         barrier=True,
         doc="exact, URL and MinHash near-duplicate removal across all inputs (a global barrier)",
     ),
+    "decontaminate": StageDef(
+        "decontaminate",
+        "curate.stages.decontaminate:Decontaminate",
+        checker="curate.stages.decontaminate:check_params",
+        doc="drop documents containing eval text (13-gram containment of an eval document); reason eval_overlap",
+    ),
     "pii": StageDef(
         "pii",
         "curate.stages.pii:PIIScrub",

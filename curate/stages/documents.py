@@ -19,6 +19,22 @@ from curate.stages.reader import AccountedReader, open_binary, stable_id
 _FIELDS = ("url", "language", "language_score", "source", "crawl_date", "domain")
 
 
+def read_rows(path: str) -> Iterator[dict]:
+    """The rows of a Parquet file or of JSONL (optionally gzipped), one batch in memory at a time."""
+    if path.endswith(".parquet"):
+        import pyarrow.parquet as pq
+
+        with open_binary(path) as f:
+            for batch in pq.ParquetFile(f).iter_batches(batch_size=1000):
+                yield from batch.to_pylist()
+    else:
+        with open_binary(path) as raw:
+            stream = gzip.open(raw, "rt", encoding="utf-8") if path.endswith(".gz") else _text(raw)
+            for line in stream:
+                if line.strip():
+                    yield json.loads(line)
+
+
 class DocumentsReader(AccountedReader):
     name = "📖 documents reader"
 
@@ -34,24 +50,10 @@ class DocumentsReader(AccountedReader):
         super().__init__(paths, rejects, limit, progress)
         self.text_field, self.id_field = text_field, id_field
 
-    def _rows(self, path: str) -> Iterator[dict]:
-        if path.endswith(".parquet"):
-            import pyarrow.parquet as pq
-
-            with open_binary(path) as f:
-                for batch in pq.ParquetFile(f).iter_batches(batch_size=1000):
-                    yield from batch.to_pylist()
-        else:
-            with open_binary(path) as raw:
-                stream = gzip.open(raw, "rt", encoding="utf-8") if path.endswith(".gz") else _text(raw)
-                for line in stream:
-                    if line.strip():
-                        yield json.loads(line)
-
     def read_file(self, path: str) -> Iterator[Document]:
         index = -1
         try:
-            for index, row in enumerate(self._rows(path)):
+            for index, row in enumerate(read_rows(path)):
                 text = row.get(self.text_field)
                 doc_id = row.get(self.id_field)
                 metadata = {k: row.get(k) for k in _FIELDS}

@@ -1,0 +1,147 @@
+"""Remove training documents that contain evaluation text, so a proxy model is not scored on what it trained on.
+
+A training document overlaps an eval document when it contains at least `threshold` of that eval document's word
+n-grams (13-grams by default, as GPT-3's decontamination): containment is measured on the eval side, so an eval
+article pasted into a long crawled page is caught even though it is a small part of the page. An eval document
+shorter than n words is one shingle of all its words, so it matches only a document of exactly those words. Words
+and hashes are the MinHash stage's own (`curate.dedup.minhash`: NFKC, lowercase, Unicode word runs).
+
+The eval sets are read once per process into an index: the sorted unique n-gram hashes and, for each, the eval
+documents holding it (8 bytes a hash plus 4 an occurrence). A removed document is rejected with reason
+`eval_overlap`, the detail naming the eval document (its id and file) and the containment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from datatrove.data import Document
+from datatrove.pipeline.filters.base_filter import BaseFilter
+
+from curate.records import DETAIL_KEY
+from curate.settings import expand
+
+DEFAULT_N_GRAMS = 13
+DEFAULT_THRESHOLD = 0.5
+
+
+@dataclass
+class EvalIndex:
+    """n-gram hashes of the eval documents: `keys` sorted unique; documents of key i: doc[start[i]:start[i + 1]]."""
+
+    keys: np.ndarray  # uint64
+    start: np.ndarray  # int64, len(keys) + 1
+    doc: np.ndarray  # int32, eval document index per occurrence
+    grams: np.ndarray  # int64, distinct n-grams per eval document
+    names: list[str]  # "id (file)" per eval document
+
+
+def eval_files(paths: list[str]) -> list[str]:
+    """A run folder → its documents/*.parquet; a Parquet or JSONL(.gz) file as it is."""
+    files: list[str] = []
+    for given in paths:
+        path = Path(expand(given))
+        if path.is_dir():
+            found = sorted(str(p) for p in (path / "documents").glob("*.parquet"))
+            if not found:
+                raise ValueError(f"{given}: no documents/*.parquet (not a `curate run` or `curate ingest` folder)")
+            files += found
+        elif path.is_file():
+            files.append(str(path))
+        else:
+            raise ValueError(f"{given}: no such file or folder")
+    return files
+
+
+def build_index(paths: list[str], n_grams: int = DEFAULT_N_GRAMS) -> EvalIndex:
+    from curate.dedup.minhash import MinHasher
+    from curate.stages.documents import read_rows
+
+    hasher = MinHasher(n_grams=n_grams)
+    names: list[str] = []
+    parts: list[np.ndarray] = []
+    owners: list[np.ndarray] = []
+    for file in eval_files(paths):
+        for index, row in enumerate(read_rows(file)):
+            text = row.get("text")
+            if not isinstance(text, str) or not text.strip():
+                continue
+            grams = np.unique(hasher.shingles(text))
+            owners.append(np.full(len(grams), len(names), dtype=np.int32))
+            parts.append(grams)
+            names.append(f"{row.get('id') or f'row {index}'} ({Path(file).name})")
+    if not names:
+        raise ValueError(f"no eval documents with text in {', '.join(paths)}")
+    hashes, doc = np.concatenate(parts), np.concatenate(owners)
+    order = np.argsort(hashes, kind="stable")
+    hashes, doc = hashes[order], doc[order]
+    keys, start = np.unique(hashes, return_index=True)
+    grams = np.bincount(doc, minlength=len(names)).astype(np.int64)
+    return EvalIndex(keys, np.append(start, len(hashes)).astype(np.int64), doc, grams, names)
+
+
+def overlap(index: EvalIndex, grams: np.ndarray) -> tuple[int, float]:
+    """The eval document a text's n-grams contain most of, and that containment (−1, 0.0 when none is shared)."""
+    grams = np.unique(grams)
+    at = np.searchsorted(index.keys, grams)
+    inside = at < len(index.keys)
+    at, grams = at[inside], grams[inside]
+    at = at[index.keys[at] == grams]
+    if not len(at):
+        return -1, 0.0
+    counts = np.zeros(len(index.names), dtype=np.int64)
+    for k in at:  # posting lists are short: an n-gram is rarely in more than a few eval documents
+        np.add.at(counts, index.doc[index.start[k] : index.start[k + 1]], 1)
+    containment = counts / np.maximum(index.grams, 1)
+    best = int(np.argmax(containment))
+    return best, float(containment[best])
+
+
+class Decontaminate(BaseFilter):
+    """Drops documents containing ≥ `threshold` of an eval document's word n-grams (reason `eval_overlap`)."""
+
+    name = "🧪 Decontaminate"
+
+    def __init__(
+        self,
+        rejects=None,
+        eval: list[str] | None = None,
+        n_grams: int = DEFAULT_N_GRAMS,
+        threshold: float = DEFAULT_THRESHOLD,
+    ):
+        super().__init__(exclusion_writer=rejects)
+        self.eval_paths = list(eval or [])
+        self.n_grams, self.threshold = n_grams, threshold
+        self._index: EvalIndex | None = None
+        self._hasher = None
+
+    def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        if self._index is None:
+            from curate.dedup.minhash import MinHasher
+
+            self._index = build_index(self.eval_paths, self.n_grams)
+            self._hasher = MinHasher(n_grams=self.n_grams)
+        assert self._hasher is not None
+        best, containment = overlap(self._index, self._hasher.shingles(doc.text))
+        if containment >= self.threshold:
+            doc.metadata[DETAIL_KEY] = (
+                f"contains {containment:.0%} of the {self.n_grams}-grams of eval document {self._index.names[best]}"
+            )
+            return False, "eval_overlap"
+        return True
+
+
+def check_params(params: dict, where: str) -> None:
+    if not params.get("eval"):
+        raise ValueError(f"{where}.eval: required: the eval sets' run folders or Parquet/JSONL files")
+    try:
+        eval_files(params["eval"])
+    except ValueError as err:
+        raise ValueError(f"{where}.eval: {err}") from None
+    if params.get("n_grams", DEFAULT_N_GRAMS) < 1:
+        raise ValueError(f"{where}.n_grams: must be at least 1, got {params['n_grams']}")
+    threshold = params.get("threshold", DEFAULT_THRESHOLD)
+    if not 0 < threshold <= 1:
+        raise ValueError(f"{where}.threshold: expected 0 < threshold <= 1, got {threshold}")
