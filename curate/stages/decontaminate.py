@@ -20,6 +20,7 @@ import numpy as np
 from datatrove.data import Document
 from datatrove.pipeline.filters.base_filter import BaseFilter
 
+from curate.dedup.minhash import MinHasher
 from curate.records import DETAIL_KEY
 from curate.settings import expand
 
@@ -56,7 +57,6 @@ def eval_files(paths: list[str]) -> list[str]:
 
 
 def build_index(paths: list[str], n_grams: int = DEFAULT_N_GRAMS) -> EvalIndex:
-    from curate.dedup.minhash import MinHasher
     from curate.stages.documents import read_rows
 
     hasher = MinHasher(n_grams=n_grams)
@@ -115,12 +115,10 @@ class Decontaminate(BaseFilter):
         self.eval_paths = list(eval or [])
         self.n_grams, self.threshold = n_grams, threshold
         self._index: EvalIndex | None = None
-        self._hasher = None
+        self._hasher: MinHasher | None = None
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
         if self._index is None:
-            from curate.dedup.minhash import MinHasher
-
             self._index = build_index(self.eval_paths, self.n_grams)
             self._hasher = MinHasher(n_grams=self.n_grams)
         assert self._hasher is not None
