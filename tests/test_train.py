@@ -313,6 +313,72 @@ def test_stream_packs_every_token_once_per_epoch_and_resumes(corpus):
     assert np.array_equal(again.next_batch(3), ahead)
 
 
+def manifest(tokens_dir: Path, key: str = "shards"):
+    return json.loads((tokens_dir / "manifest.json").read_text())[key]
+
+
+def test_budget_below_candidate_samples_every_shard_in_proportion(corpus):
+    """A run on 10% of its candidate draws its documents from every row group in proportion to its size (χ²)."""
+    import pyarrow.parquet as pq
+    from scipy.stats import chisquare
+
+    from train.data import DataError, TrainStream, check_tokenizers
+
+    tokens_dir, samples = corpus["train"], {}  # ~14 shards of ~40k tokens, one row group each
+    args = ([str(tokens_dir)], check_tokenizers({"t": str(tokens_dir)})["sha256"], 64)
+    rows = np.array([s["rows"] for s in manifest(tokens_dir)])
+    docs = [d.values.to_numpy() for s in manifest(tokens_dir) for d in pq.read_table(tokens_dir / s["file"])[0]]
+    for seed in (0, 1):
+        stream = TrainStream(*args, seed=seed, window=256)  # ~650 documents: 3 windows
+        seqs = [stream.next_batch(1)[0] for _ in range(manifest(tokens_dir, "totals")["tokens"] // 640 + 1)]
+        refs = stream.order(0)[: (seen := stream.seen())["distinct_documents"]]
+        emitted, drawn = np.concatenate([s[:-1] for s in seqs]), np.concatenate([docs[r] for r in refs])
+        assert np.array_equal(emitted, drawn[: len(emitted)])  # the stream is those documents, in that order
+        assert len(drawn) - len(docs[refs[-1]]) < len(emitted) <= len(drawn)  # and all of them were started
+        assert seen["tokens_seen"] == len(emitted) and seen["documents_seen"] == len(refs)
+        assert seen["candidate_documents"] == rows.sum() and seen["epochs"] == pytest.approx(0.1, abs=0.001)
+        observed = np.bincount(np.repeat(np.arange(len(rows)), rows)[refs], minlength=len(rows))
+        chi2, p = chisquare(observed, len(refs) * rows / rows.sum())
+        print(f"seed {seed}: {len(refs)} documents, per shard {observed.tolist()}, chi2 {chi2:.2f}, p {p:.3f}")
+        assert p > 0.01 and observed.min() > 0, (observed, chi2, p)
+        samples[seed] = set(refs.tolist())
+    assert len(samples[0] & samples[1]) < 0.3 * len(samples[0])  # independent ~10% draws overlap by ~10%
+    assert len(stream._windows) <= 2  # memory: the current window and the one before
+    state, ahead, again = stream.state_dict(), stream.next_batch(50), TrainStream(*args, seed=1, window=100)
+    again.load_state_dict(state)  # another window size (only a memory bound), resumed mid-window: the same stream
+    assert np.array_equal(again.next_batch(50), ahead)
+    pytest.raises(DataError, TrainStream(*args, seed=2).load_state_dict, state).match("another seed")
+
+
+def test_eval_cap_is_a_fixed_uniform_sample_and_the_summary_says_so(corpus, tmp_path):
+    from scipy.stats import chisquare
+
+    import train
+    from train.data import EvalSet, check_tokenizers
+
+    tok = check_tokenizers({"e": str(corpus["eval"])})
+    totals, candidate = manifest(corpus["eval"], "totals"), manifest(corpus["train"], "totals")
+    evalset = EvalSet("heldout", str(corpus["eval"]), tok["sha256"], tok["eos_id"], seq_len=64, max_tokens=8000)
+    used, usage = evalset.documents, evalset.usage()
+    assert (usage["documents_total"], usage["tokens_total"]) == (totals["rows"], totals["tokens"])
+    assert usage["bytes_total"] == totals["bytes"] and usage["documents_used"] == len(used)
+    assert 0 < usage["tokens_used"] <= 8000 < usage["tokens_total"] and not np.array_equal(used, np.arange(len(used)))
+    chi2, p = chisquare(fifths := np.bincount(used * 5 // totals["rows"], minlength=5))  # where the documents lie
+    print(f"eval: {len(used)} of {totals['rows']} documents, per fifth of the set {fifths.tolist()}, chi2 {chi2:.2f}")
+    assert p > 0.01 and fifths.min() > 0
+    summaries = [train.run(tiny_config(corpus, tmp_path / f"s{s}", max_steps=2, seed=s), quiet=True) for s in (1, 2)]
+    for summary in summaries:  # eval_tokens 8000, as above; two run seeds, the same documents
+        figures, sample = summary["eval"]["heldout"], summary["sample"]
+        assert summary["eval_sets"]["heldout"] == usage and usage["share"] == usage["tokens_used"] / totals["tokens"]
+        assert (figures["tokens"], figures["bytes"]) == (usage["tokens_used"], usage["bytes_used"])
+        assert sample["tokens_seen"] == summary["tokens"] == 2048 and sample["candidate_tokens"] == candidate["tokens"]
+        assert sample["epochs"] == pytest.approx(2048 / candidate["tokens"])
+        assert sample["candidate_documents"] == candidate["rows"] > sample["documents_seen"] > 0
+        assert sample["distinct_documents"] == sample["documents_seen"]
+    domains = [{d: (v["tokens"], v["bytes"]) for d, v in s["eval"]["heldout"]["domains"].items()} for s in summaries]
+    assert domains[0] == domains[1] and set(domains[0]) == {"prose", "verse"}
+
+
 def test_trainer_imports_only_its_own_dependencies():
     """train/ must run on a bare GPU box: torch, numpy, pyarrow, PyYAML and the standard library only."""
     code = (

@@ -370,6 +370,8 @@ class Trainer:
             "model": vars(self.model_cfg),
             "warmup_steps": s.warmup_steps,
             "data": self.stream.state_dict(),
+            "sample": self.stream.seen(),  # what the run drew: a uniform sample of the candidate (data.TrainStream)
+            "eval_sets": {e.name: e.usage() for e in self.evalsets},  # the share of each eval set used (data.EvalSet)
         }
         if self.master:
             summary["loss_png_axes"] = self.plot()
