@@ -145,8 +145,31 @@ def _compare(args: argparse.Namespace) -> int:
     from curate.compare import run_compare
 
     result = run_compare(args.spec, args.output, overwrite=args.overwrite)
-    for line in result.get("verdicts", []):
-        print(line)
+    # the target's ranking and every pair's verdict (what the ranking follows), one line per eval set, then what
+    # the run could have detected
+    ranking = ", ".join(f"{r['rank']}. {r['candidate']} {r['bpb_mean']:.4f}" for r in result["ranking"])
+    print(f"target (bpb, best first): {ranking}")
+    for line in result["verdicts"]:
+        print(f"  {line}")
+    for same in result["identical"]:
+        print(f"  {same['text']}")
+    if len(result["eval_sets"]) > 1:
+        for name, block in result["eval_sets"].items():
+            print(f"{name} (weight {block['weight']:g}): {block['summary']}")
+    family = result["family"]
+    if family["alpha_per_test"] is not None:
+        spans = [
+            (name, span)
+            for name, span in family["mdd_range"].items()
+            if span and (name == "target" or len(result["eval_sets"]) > 1)
+        ]
+        ranges = ", ".join(f"{name} {lo:.4f}" if lo == hi else f"{name} {lo:.4f}–{hi:.4f}" for name, (lo, hi) in spans)
+        print(
+            f"MDD at {family['power']:.0%} power (alpha {family['alpha']} / {family['tests']} tests = "
+            f"{family['alpha_per_test']:.4g} per comparison), bpb: {ranges}"
+        )
+    else:
+        print("MDD: none (one seed, so no tests)")
     print(f"comparison: {args.output}/comparison.json   report: {args.output}/report.html")
     return 0
 

@@ -2,9 +2,10 @@
 
 `make compare` (and the end of `make demo`) runs this script. It is an example of driving curate from its public
 commands, not part of the library. From the shared data it builds:
-- a held-out set with three parts: web = the ground-truth article text of a seeded random half of the article pages
-  (their URLs are excluded from every candidate's training data), prose = a seeded half of the presidential
-  speeches, code = a seeded fifth of the Python standard library's modules (both read with `curate ingest`);
+- three held-out eval sets, equal weights in the target the verdict follows: web = the ground-truth article text of a
+  seeded random half of the article pages (their URLs are excluded from every candidate's training data), prose = a
+  seeded half of the presidential speeches, code = a seeded fifth of the Python standard library's modules (both read
+  with `curate ingest`);
 - candidate `raw`: every page trafilatura extracts from the shared crawl files, no filters, no dedup;
 - candidate `fineweb`: the full pipelines/fineweb.yaml output;
 - candidate `mix`: the fineweb output mixed with the other speeches and modules (50/30/20);
@@ -32,7 +33,8 @@ from curate.settings import expand
 
 REPO = Path(__file__).resolve().parents[1]
 VOCAB = 4096
-EVAL_BYTES_PER_DOMAIN = 150_000  # web, prose and code weigh the same in the held-out set
+EVAL_BYTES_PER_DOMAIN = 150_000  # up to this many bytes of web, prose and code: one eval set each
+EVAL_SETS = ("web", "prose", "code")
 
 
 def run(*argv: str) -> None:
@@ -92,7 +94,9 @@ def build(data: Path, work: Path, seed: int = 0, workers: int = 2) -> Path:
     for domain, folder, share in (("prose", "speeches", 0.5), ("code", "stdlib", 0.2)):
         for row in ingested(work / folder, domain):
             (eval_rows if held_out(row["key"], seed, share) else train[domain]).append(row)
-    write_documents(work / "eval", balanced(eval_rows, EVAL_BYTES_PER_DOMAIN, seed))
+    held = balanced(eval_rows, EVAL_BYTES_PER_DOMAIN, seed)
+    for domain in EVAL_SETS:  # one eval set per domain, so each counts what its weight says, not what its bytes say
+        write_documents(work / "eval" / domain, [r for r in held if r["domain"] == domain])
     for domain, rows in train.items():
         write_documents(work / domain, rows)
 
@@ -115,7 +119,7 @@ def build(data: Path, work: Path, seed: int = 0, workers: int = 2) -> Path:
     tokenizer = str(work / "tokenizer.json")
     run("tokenizer", "train", str(work / "raw"), str(work / "prose"), str(work / "code"),
         "--vocab-size", str(VOCAB), "-o", tokenizer)  # fmt: skip
-    for name in ("eval", "prose", "code", "raw", "fineweb"):
+    for name in (*(f"eval/{d}" for d in EVAL_SETS), "prose", "code", "raw", "fineweb"):
         run("tokenize", str(work / name), "--tokenizer", tokenizer, "-o", str(work / name / "tokens"), "--overwrite")
 
     mix = {
@@ -138,7 +142,8 @@ def build(data: Path, work: Path, seed: int = 0, workers: int = 2) -> Path:
             {"name": "fineweb", "tokens": "fineweb/tokens"},
             {"name": "mix", "mix": "mix.yaml"},
         ],
-        "eval": {"heldout": "eval/tokens"},
+        "eval": {d: {"tokens": f"eval/{d}/tokens", "weight": 1} for d in EVAL_SETS},  # equal weights
+        "reference": "raw",
         "model": {"d_model": 64, "n_layers": 2, "n_heads": 4},
         "seeds": [0, 1, 2],
         "train": {
@@ -158,6 +163,30 @@ def build(data: Path, work: Path, seed: int = 0, workers: int = 2) -> Path:
     return spec_path
 
 
+def print_verdicts(result: dict) -> None:
+    """The verdict table (target, each eval set, pooled by bytes; mean ± 95% CI half-width, ▲/▼ against the
+    reference) under `curate compare`'s own lines (the verdicts and the MDDs)."""
+    columns = ["target", *result["eval_sets"], "pooled"]
+    print(f"\n{'candidate':<12}" + "".join(f"{c:>19}" for c in columns))
+    for r in result["ranking"]:
+        cand = result["candidates"][r["candidate"]]
+        cells = []
+        for c in columns:
+            s = cand[c] if c in ("target", "pooled") else cand["eval_sets"][c]
+            half = "" if s["ci95_half"] is None else f" ± {s['ci95_half']:.4f}"
+            mark = {"better": "▲", "worse": "▼"}.get(cand["vs_reference"].get(c) or "", " ")
+            cells.append(f"{s['mean']:.4f}{half} {mark}")
+        label = r["candidate"] + (" (ref)" if r["candidate"] == result["reference"] else "")
+        print(f"{label:<12}" + "".join(f"{c:>19}" for c in cells))
+    family = result["family"]
+    weights = ", ".join(f"{e} {w:g}" for e, w in result["target"]["weights"].items())
+    print(
+        f"bpb, mean ± 95% CI half-width over {len(result['seeds'])} seeds, best first by the target (weighted mean "
+        f"of the eval sets: {weights}); ▲/▼ significantly better/worse than {result['reference']} "
+        f"({family['correction']}, alpha {family['alpha']}); pooled = by bytes, not tested. Verdicts and MDDs: above."
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python examples/demo_compare.py",
@@ -174,11 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     spec = build(Path(args.data), Path(args.work), args.seed, args.workers)
     run("compare", str(spec), "-o", args.output)
     result = json.loads((Path(args.output) / "comparison.json").read_text())
-    print(f"\n{'candidate':<10} {'domain':<8} {'bpb mean':>9} {'± std':>8}")
-    for name, cand in result["candidates"].items():
-        rows = [("all", cand["overall"])] + sorted(cand["domains"].items())
-        for i, (domain, stats) in enumerate(rows):
-            print(f"{name if i == 0 else '':<10} {domain:<8} {stats['mean']:>9.4f} {stats['std']:>8.4f}")
+    print_verdicts(result)
     print(f"wall time {time.time() - started:.0f} s; report: {args.output}/report.html")
     return 0
 

@@ -1,10 +1,13 @@
 """`curate compare`: clean vs corrupted text ranks significantly, two halves of one corpus do not, finished runs
-are reused, and spec errors name the key. CPU, tiny model, fixed steps."""
+are reused, spec errors name the key, identical candidates are named and show no difference with a finite MDD, and
+the declared eval-set weights (not bytes) decide the ranking. CPU, tiny model, fixed steps."""
 
 from __future__ import annotations
 
 import json
+import math
 import random
+import shutil
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -13,7 +16,8 @@ import torch
 import yaml
 from conftest import corrupt, make_tokens
 
-from curate.compare import load_spec, paired_test, run_compare, welch_test
+from curate.compare import config_hash, load_spec, mdd, paired_test, run_compare, welch_test
+from curate.compare.spec import trainer_config
 from curate.config import ConfigError
 
 pytestmark = pytest.mark.slow  # runs pipelines or trains models: not in `make test-fast`
@@ -38,7 +42,7 @@ MODEL = {"d_model": 64, "n_layers": 2, "n_heads": 4}
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory, shakespeare, bpe) -> dict:
     """clean train (90% of paragraphs), the same text with half its characters replaced, two random halves of the
-    clean train documents, and the held-out 10% (domains verse/prose)."""
+    clean train documents, the held-out 10% (domains verse/prose) and its first 20 paragraphs (a small eval set)."""
     root = tmp_path_factory.mktemp("compare-tokens")
     cut = int(len(shakespeare) * 0.9)
     train, held = shakespeare[:cut], shakespeare[cut:]
@@ -53,6 +57,7 @@ def corpus(tmp_path_factory, shakespeare, bpe) -> dict:
         "half_a": make_tokens(root / "half_a", half_a, bpe),
         "half_b": make_tokens(root / "half_b", half_b, bpe),
         "eval": make_tokens(root / "eval", held, bpe, domain=lambda i: "verse" if i % 2 else "prose"),
+        "eval_small": make_tokens(root / "eval_small", held[:20], bpe, domain="small"),
     }
 
 
@@ -263,3 +268,132 @@ def test_a_pipeline_candidate_is_built_then_reused(corpus, bpe, data, tmp_path):
     messages.clear()
     run_compare(spec, tmp_path / "out", log=messages.append)
     assert not any("running pipeline" in m or "training" in m for m in messages), messages
+
+
+def test_identical_candidates_are_named_and_show_no_difference_with_a_finite_mdd(corpus, tmp_path):
+    # a and b name the same token dir (the same runs); c is a copy of it (equal manifest, trained separately)
+    copy, fast = shutil.copytree(corpus["half_a"], tmp_path / "half_a_copy"), dict(TRAIN, max_steps=8, eval_every=4)
+    cands = [{"name": n, "tokens": str(d)} for n, d in (("a", corpus["half_a"]), ("b", corpus["half_a"]), ("c", copy))]
+    evals = {"heldout": str(corpus["eval"]), "small": {"tokens": str(corpus["eval_small"]), "weight": 2}}
+    spec = write_spec(tmp_path / "same.yaml", cands, corpus, train=fast, seeds=[0, 1], eval=evals)
+    out = tmp_path / "out"
+    result = run_compare(spec, out, log=None)
+    assert len(list((out / "runs").iterdir())) == 4  # a and b share their two runs
+    same = [(*g["candidates"], g["same_runs"]) for g in result["identical"]]
+    assert same == [("a", "b", True), ("a", "c", False), ("b", "c", False)]  # a and b: the same runs
+    assert result["candidates"]["a"]["identical_to"] == ["b", "c"] and result["family"]["tests"] == 9  # 3 × 3 pairs
+    for figure, block in {"target": result, **result["eval_sets"]}.items():
+        summary = block["summary"]
+        assert summary.startswith("no significant difference between") and "(MDD at 80% power)" in summary, figure
+        assert [r["rank"] for r in block["ranking"]] == [1, 1, 1], figure
+        for pair in block["pairwise"]:
+            assert pair["identical"] and not pair["significant"]
+            assert isinstance(pair["mdd"], float) and math.isfinite(pair["mdd"]) and pair["mdd"] >= 0
+            assert "no difference larger than" in pair["verdict"] and "train on identical data" in pair["verdict"]
+        ab = next(p for p in block["pairwise"] if {p["a"], p["b"]} == {"a", "b"})
+        assert ab["diff_mean"] == 0.0 and ab["p_value"] == 1.0 and ab["mdd"] > 0  # Welch: SE from the seed spread
+    assert "a and b train on identical data" in (out / "report.html").read_text()
+    assert json.loads((out / "comparison.json").read_text())["format"] == "curate-compare/2"
+
+    # paired by seed, the same runs differ by exactly 0 on every seed: SE 0, so the MDD is 0.0 (not null)
+    write_spec(spec, cands, corpus, train=fast, seeds=[0, 1], eval=evals, test="paired")
+    paired = run_compare(spec, out, log=None)
+    assert all(r["reused"] for c in paired["candidates"].values() for r in c["runs"])
+    for block in (paired, *paired["eval_sets"].values()):
+        ab = next(p for p in block["pairwise"] if {p["a"], p["b"]} == {"a", "b"})
+        assert ab["mdd"] == 0.0 and ab["se"] == 0.0 and not ab["significant"]
+
+
+BIG, SMALL = 90_000, 10_000  # eval bytes: byte-pooling lets `big` decide
+SIZES = {"big": BIG, "small": SMALL}
+
+
+def fake_runs(spec_path: Path, out: Path, figures: dict[str, dict[str, list[float]]]) -> None:
+    """Finished summary.json files where run_compare looks for each (candidate, seed) run: the statistics and the
+    report on chosen final figures, without training. figures: candidate → eval set → bpb per seed."""
+    spec = load_spec(spec_path)
+    for cand in spec.candidates:
+        for k, seed in enumerate(spec.seeds):
+            run_dir = out / "runs" / config_hash(trainer_config(spec, str(cand.path), seed, "pending"))
+            run_dir.mkdir(parents=True)
+            evals = {e: {"bpb": v[k], "bytes": SIZES[e], "domains": {}} for e, v in figures[cand.name].items()}
+            sample = {"tokens_seen": 1000 * (k + 1), "distinct_documents": 50, "epochs": 0.5}
+            coverage = {e: {"documents_used": 10, "documents_total": 20, "share": 0.5} for e in SIZES}
+            summary = {"finished": True, "eval": evals, "sample": sample, "eval_sets": coverage}
+            (run_dir / "summary.json").write_text(json.dumps(summary))
+
+
+def test_declared_weights_not_bytes_decide_the_ranking(corpus, tmp_path):
+    # broad helps on the big eval set and hurts on the small one: pooled by bytes it wins, with equal weights it loses
+    figures = {
+        "broad": {"big": [2.00, 2.01, 1.99], "small": [3.00, 3.02, 2.99]},
+        "focused": {"big": [2.20, 2.19, 2.21], "small": [2.50, 2.51, 2.48]},
+    }
+    cands = [{"name": "broad", "tokens": str(corpus["half_a"])}, {"name": "focused", "tokens": str(corpus["half_b"])}]
+    evals = {"big": str(corpus["eval"]), "small": str(corpus["eval_small"])}
+    spec = write_spec(tmp_path / "weights.yaml", cands, corpus, eval=evals)
+    out = tmp_path / "out"
+    fake_runs(spec, out, figures)
+    result = run_compare(spec, out, log=None)
+    for name, figs in figures.items():
+        cand = result["candidates"][name]
+        equal = [(b + s) / 2 for b, s in zip(figs["big"], figs["small"])]
+        pooled = [(b * BIG + s * SMALL) / (BIG + SMALL) for b, s in zip(figs["big"], figs["small"])]
+        assert cand["target"]["values"] == pytest.approx(equal) and cand["overall"] == cand["target"]
+        assert cand["pooled"]["values"] == pytest.approx(pooled)
+        assert cand["eval_sets"]["big"]["values"] == figs["big"] and cand["sample"]["tokens_seen"] == 2000
+    broad, focused = result["candidates"]["broad"], result["candidates"]["focused"]
+    # pooled by bytes, broad would win; with equal weights, focused does
+    assert broad["pooled"]["mean"] < focused["pooled"]["mean"] and broad["target"]["mean"] > focused["target"]["mean"]
+    assert [(r["candidate"], r["rank"]) for r in result["ranking"]] == [("focused", 1), ("broad", 2)]
+    assert result["verdicts"][0].startswith("focused is better than broad on the target")
+    assert result["eval_sets"]["big"]["verdicts"][0].startswith("broad is better than focused on big")
+    assert result["eval_sets"]["small"]["verdicts"][0].startswith("focused is better than broad on small")
+    assert result["reference"] == "broad" and result["family"]["tests"] == 3 and focused["sample"]["epochs"] == 0.5
+    assert focused["vs_reference"] == {"target": "better", "big": "worse", "small": "better"}
+    html = (out / "report.html").read_text()
+    table = html[html.index("<h2>Verdict table") : html.index("<h2>Verdicts")]
+    assert all(t in table for t in ("pooled by bytes", "▲", "▼", f"{focused['pooled']['mean']:.4f}"))
+    assert result["eval_sets"]["small"]["coverage"]["share"] == 0.5 and "50.0%" in html
+    assert (out / "domain_bpb.png").read_bytes()[:8] == PNG
+
+    # big weighs 9 to small's 1: the target is the pooled figure here and broad wins; the runs are reused
+    evals = {"big": {"tokens": str(corpus["eval"]), "weight": 9}, "small": str(corpus["eval_small"])}
+    write_spec(spec, cands, corpus, eval=evals, reference="focused")
+    weighted = run_compare(spec, out, log=None)
+    assert all(r["reused"] for c in weighted["candidates"].values() for r in c["runs"])
+    assert weighted["target"]["weights"] == {"big": 9.0, "small": 1.0}
+    for cand in weighted["candidates"].values():
+        assert cand["target"]["mean"] == pytest.approx(cand["pooled"]["mean"])
+    assert [r["candidate"] for r in weighted["ranking"]] == ["broad", "focused"]
+    assert [c["vs_reference"]["target"] for c in weighted["candidates"].values()] == ["better", "reference"]
+
+
+def test_eval_weights_and_reference_errors_name_the_key(corpus, tmp_path):
+    cands = [{"name": "a", "tokens": str(corpus["half_a"])}, {"name": "b", "tokens": str(corpus["half_b"])}]
+    ev = str(corpus["eval"])
+    cases = [
+        ({"eval": {"e": {"tokens": ev, "weight": 0}}}, r"w\.yaml: eval\.e\.weight: expected a positive"),
+        ({"eval": {"e": {"tokens": ev, "weight": "x"}}}, r"eval\.e\.weight: expected a positive"),
+        ({"eval": {"e": {"tokens": ev, "wieght": 2}}}, r"eval\.e\.wieght: unknown key"),
+        ({"eval": {"e": {"weight": 2}}}, r"eval\.e\.tokens: missing"),
+        ({"eval": {"e": {"tokens": "nowhere"}}}, r"eval\.e\.tokens: .* not a token directory"),
+        ({"eval": {"target": ev}}, r"eval\.target: 'target' names a figure"),
+        ({"reference": "z"}, r"w\.yaml: reference: expected one of the candidates \(a, b\), got 'z'"),
+    ]
+    for extra, message in cases:
+        with pytest.raises(ConfigError, match=message):
+            load_spec(write_spec(tmp_path / "w.yaml", cands, corpus, **extra))
+    ok = load_spec(write_spec(tmp_path / "w.yaml", cands, corpus, eval={"e": {"tokens": ev}}))
+    assert ok.weights == {"e": 1.0} and ok.reference == "a"
+
+
+def test_mdd_is_the_t_power_formula():
+    from scipy import stats
+
+    w = welch_test([1.0, 1.1, 1.2], [1.05, 1.2, 1.1])
+    expected = (stats.t.ppf(1 - 0.01 / 2, w["df"]) + stats.t.ppf(0.8, w["df"])) * w["se"]
+    assert mdd(w["se"], w["df"], 0.01) == pytest.approx(expected)
+    p = paired_test([1.0, 1.5, 1.2], [1.1, 1.55, 1.4])
+    assert p["df"] == 2 and p["se"] == pytest.approx(p["diff_std"] / math.sqrt(3))
+    assert mdd(0.0, None, 0.05) == 0.0 and mdd(None, None, 0.05) is None  # SE 0: any difference shows; one seed

@@ -29,9 +29,21 @@ def test_identical_to_datatrove(data, monkeypatch):
     monkeypatch.setattr(words, "RESET_EVERY", 7)  # exercise the vocabulary reset too
     ours, theirs = words.EnglishWords(), SpaCyTokenizer("en")
     for text in texts(data):
+        if "IS_ALPHA" in text:  # the string that breaks spaCy: datatrove's own answer for it depends on its state
+            continue  # (measured: [(0, 21)] on a first call, [(0, 13)] on the next); checked separately below
         assert ours.word_tokenize(text) == theirs.word_tokenize(text)
         assert ours.span_tokenize(text) == theirs.span_tokenize(text)
         assert ours.sent_tokenize(text) == theirs.sent_tokenize(text)
+
+
+def test_the_string_that_breaks_spacy_gives_one_of_datatroves_answers():
+    text = "IS_ALPHA breaks spaCy"
+    ours = words.EnglishWords()
+    for method in ("word_tokenize", "span_tokenize", "sent_tokenize"):
+        answers = [getattr(SpaCyTokenizer("en"), method)(t) for t in (text, text.replace("IS_ALPHA", ""))]
+        theirs = SpaCyTokenizer("en")
+        answers += [getattr(theirs, method)(text), getattr(theirs, method)(text)]  # a second call takes its fallback
+        assert getattr(ours, method)(text) in answers
 
 
 def test_one_shared_instance_survives_pickling_and_copying():

@@ -20,6 +20,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+# What a run trains and evaluates on, as a version: a change to how documents are drawn changes results, so callers
+# that cache finished runs (`curate compare`) key them by it.
+DATA_FORMAT = "uniform-documents/1"
 # documents per read window. A window reads each row group holding one of its documents once, so a row group is read
 # at most ceil(N / WINDOW_DOCS) times an epoch (only the windows a run reaches are read); memory is one row group
 # plus the window's documents (~16k × mean document length × 4 bytes: 64 MiB at 1,000 tokens a document).

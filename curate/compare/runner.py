@@ -15,9 +15,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from curate.compare.report import plot_curves, plot_domains, write_report
+from curate.compare.plots import plot_curves, plot_domains
+from curate.compare.report import write_report
 from curate.compare.spec import Candidate, load_spec, trainer_config
-from curate.compare.stats import analyse, curve, final_bpb
+from curate.compare.stats import curve, run_figures
+from curate.compare.verdicts import analyse
 from curate.runfolder import Contract, prepare
 
 # trainer keys that do not change what is learned: left out of the run hash
@@ -41,8 +43,12 @@ def _manifest_sha(tokens_dir: str | Path) -> str:
 
 def config_hash(cfg: dict) -> str:
     """SHA-256 of the canonical JSON of a trainer config without out_dir (and keys that do not change the result);
-    token dirs count by path and by their manifest's SHA-256, so changed data never reuses an old run."""
+    token dirs count by path and by their manifest's SHA-256, so changed data never reuses an old run; the trainer's
+    data format too, so a run that drew its documents another way is never reused."""
+    from train.sampling import DATA_FORMAT
+
     keyed = {k: v for k, v in cfg.items() if k not in UNHASHED_KEYS}
+    keyed["data_format"] = DATA_FORMAT
     keyed["train"] = [{"path": d, "manifest_sha256": _manifest_sha(d)} for d in cfg["train"]]
     keyed["eval"] = {n: {"path": d, "manifest_sha256": _manifest_sha(d)} for n, d in sorted(cfg["eval"].items())}
     return _sha256(json.dumps(keyed, sort_keys=True, separators=(",", ":"), default=str).encode())
@@ -75,12 +81,20 @@ def _build_pipeline(cand: Candidate, out: Path, log: Log) -> Path:
     return run_dir / "tokens"
 
 
+def _mix_key(cand: Candidate) -> str:
+    """SHA-256 of a mix file's content and its sources' manifests: what decides a rebuild, and which mix candidates
+    train on identical data."""
+    from curate import mix
+
+    mspec = mix.load_spec(cand.path)
+    return _sha256(cand.path.read_bytes() + b"".join(_manifest_sha(s.path).encode() for s in mspec.sources))
+
+
 def _build_mix(cand: Candidate, out: Path, log: Log) -> Path:
     """A mix candidate's train/ dir; rebuilt only when the mix file or its sources' manifests changed."""
     from curate import mix
 
-    mspec = mix.load_spec(cand.path)
-    key = _sha256(cand.path.read_bytes() + b"".join(_manifest_sha(s.path).encode() for s in mspec.sources))
+    key = _mix_key(cand)
     root = out / "candidates" / cand.name
     mix_dir, stamp = root / "mix", root / "mix.sha256"
     if (mix_dir / mix.REPORT).is_file() and stamp.is_file() and stamp.read_text().strip() == key:
@@ -136,9 +150,18 @@ def run_compare(spec_path: str | Path, out_dir: str | Path, overwrite: bool = Fa
     say: Log = log or (lambda _message: None)
 
     runs: dict[str, list[dict]] = {}
+    data: dict[str, dict] = {}  # what each candidate trains on: names identical candidates
     for cand in spec.candidates:
         train_dir = BUILDERS[cand.kind](cand, out, say)
         runs[cand.name] = []
+        data[cand.name] = {
+            "kind": cand.kind,
+            "source": cand.source,
+            "train_dir": str(train_dir),
+            "manifest_sha256": _manifest_sha(train_dir),
+            "mix_sha256": _mix_key(cand) if cand.kind == "mix" else None,
+            "run_hashes": [],
+        }
         for seed in spec.seeds:
             cfg = trainer_config(spec, str(train_dir), seed, str(out / "runs" / "pending"))
             digest = config_hash(cfg)
@@ -155,7 +178,7 @@ def run_compare(spec_path: str | Path, out_dir: str | Path, overwrite: bool = Fa
                     raise RuntimeError(f"compare: run {run_dir} stopped before its last step")
             else:
                 say(f"compare: reusing {cand.name} seed {seed} (runs/{digest[:12]}…)")
-            overall, domains = final_bpb(summary["eval"])
+            data[cand.name]["run_hashes"].append(digest)
             runs[cand.name].append(
                 {
                     "seed": seed,
@@ -163,13 +186,16 @@ def run_compare(spec_path: str | Path, out_dir: str | Path, overwrite: bool = Fa
                     "dir": str(run_dir.relative_to(out)),
                     "train_dir": str(train_dir),
                     "reused": reused,
-                    "bpb": overall,
-                    "domains": domains,
-                    "curve": curve(run_dir / "metrics.jsonl"),
+                    **run_figures(summary["eval"], spec.weights),  # bpb (the target), eval_sets, pooled, domains
+                    "sample": summary.get("sample"),  # what the run trained on (newer trainers)
+                    "eval_coverage": summary.get("eval_sets"),  # how much of each eval set it was scored on
+                    "curve": curve(run_dir / "metrics.jsonl", spec.weights),
                 }
             )
 
-    result = analyse(spec, runs)
+    result = analyse(spec, runs, data)
+    for same in result["identical"]:
+        say(f"compare: {same['text']}")
     result["out_dir"] = str(out)
     (out / "comparison.json").write_text(json.dumps(result, indent=2, default=_json_default) + "\n")
     plot_curves(runs, out / "loss_curves.png")

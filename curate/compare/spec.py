@@ -4,15 +4,27 @@ training, so a typo in the last candidate or in a trainer key does not cost the 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from curate.spec import ConfigError, check_top_level, fraction, is_int, load_yaml, optional_str, relative_path
+from curate.spec import (
+    ConfigError,
+    check_top_level,
+    fraction,
+    is_int,
+    load_yaml,
+    optional_str,
+    positive_number,
+    relative_path,
+)
 
-TOP_KEYS = ("name", "candidates", "eval", "model", "train", "seeds", "alpha", "test")
+TOP_KEYS = ("name", "candidates", "eval", "reference", "model", "train", "seeds", "alpha", "test")
 TESTS = ("welch", "paired")
 CANDIDATE_KEYS = ("name", "tokens", "mix", "pipeline", "input")
+EVAL_KEYS = ("tokens", "weight")
+# the report's and comparison.json's names for the weighted target and the byte-pooled figure, next to the eval sets
+RESERVED_EVAL_NAMES = ("target", "pooled", "overall")
 RESERVED_TRAIN_KEYS = ("train", "eval", "out_dir", "model", "seed", "resume", "stop_at_step")
 NAME_RE = re.compile(r"[A-Za-z0-9_.-]+")
 NAME_RULE = "a name of letters, digits, '_', '-' or '.'"
@@ -34,19 +46,26 @@ class CompareSpec:
     path: str
     name: str | None
     candidates: list[Candidate]
-    eval: dict[str, str]
+    eval: dict[str, str]  # eval set → token dir (what the trainer gets)
     model: dict
     train: dict
     seeds: list[int]
     alpha: float
     test: str = "welch"
     tokenizer_sha256: str = ""
+    weights: dict[str, float] = field(default_factory=dict)  # eval set → weight in the target (default 1 each)
+    reference: str = ""  # the candidate the verdict table compares every other one with (default: the first)
+
+    def weight(self, eval_set: str) -> float:
+        return self.weights.get(eval_set, 1.0)
 
     def to_dict(self) -> dict:
         return {
             "path": self.path,
             "name": self.name,
             "eval": self.eval,
+            "weights": {e: self.weight(e) for e in self.eval},
+            "reference": self.reference or self.candidates[0].name,
             "model": self.model,
             "train": self.train,
             "seeds": self.seeds,
@@ -67,8 +86,14 @@ def parse_spec(data: Any, path: str, base: Path) -> CompareSpec:
     check_top_level(data, TOP_KEYS, path)
     name = optional_str(data.get("name"), f"{path}: name")
     candidates = _candidates(data.get("candidates"), path, base)
-    evals = _eval_sets(data.get("eval"), path, base)
+    evals, weights = _eval_sets(data.get("eval"), path, base)
     sha = _one_tokenizer(candidates, evals, path)
+    reference = data.get("reference", candidates[0].name)
+    if reference not in [c.name for c in candidates]:
+        raise ConfigError(
+            f"{path}: reference: expected one of the candidates ({', '.join(c.name for c in candidates)}), "
+            f"got {reference!r}"
+        )
 
     model = data.get("model") or {}
     if not isinstance(model, dict):
@@ -85,7 +110,9 @@ def parse_spec(data: Any, path: str, base: Path) -> CompareSpec:
     if test not in TESTS:
         raise ConfigError(f"{path}: test: expected one of {', '.join(TESTS)}, got {test!r}")
 
-    spec = CompareSpec(path, name, candidates, evals, dict(model), dict(train_keys), seeds, alpha, test, sha)
+    spec = CompareSpec(
+        path, name, candidates, evals, dict(model), dict(train_keys), seeds, alpha, test, sha, weights, reference
+    )
     # the trainer validates its own keys; do it now, with a stand-in train dir, so a typo fails before any training
     trainer_config(spec, next(iter(evals.values())), seeds[0], "/nonexistent")
     return spec
@@ -168,15 +195,35 @@ def _pipeline_candidate(cname: str, entry: dict, base: Path, where: str) -> Cand
     return Candidate(cname, "pipeline", value, path, sha, resolved)
 
 
-def _eval_sets(ev: Any, path: str, base: Path) -> dict[str, str]:
+def _eval_sets(ev: Any, path: str, base: Path) -> tuple[dict[str, str], dict[str, float]]:
+    """`eval: {NAME: DIR}` or `{NAME: {tokens: DIR, weight: W}}` → (token dirs, weights). A weight is what the eval
+    set counts in the target, so it is declared, never derived from the set's size (default 1: equal weights)."""
     if not isinstance(ev, dict) or not ev:
-        raise ConfigError(f"{path}: eval: expected a mapping {{name: held-out token directory}}, got {ev!r}")
-    evals = {}
+        raise ConfigError(
+            f"{path}: eval: expected a mapping {{name: held-out token directory or {{tokens: DIR, weight: W}}}}, "
+            f"got {ev!r}"
+        )
+    evals: dict[str, str] = {}
+    weights: dict[str, float] = {}
     for ename, value in ev.items():
+        where = f"{path}: eval.{ename}"
         if not isinstance(ename, str) or not NAME_RE.fullmatch(ename):
-            raise ConfigError(f"{path}: eval.{ename}: expected {NAME_RULE}")
-        evals[ename] = str(_token_dir(value, base, f"{path}: eval.{ename}"))
-    return evals
+            raise ConfigError(f"{where}: expected {NAME_RULE}")
+        if ename in RESERVED_EVAL_NAMES:
+            raise ConfigError(f"{where}: '{ename}' names a figure of the report; call the eval set something else")
+        weight = 1.0
+        if isinstance(value, dict):
+            for key in value:
+                if key not in EVAL_KEYS:
+                    raise ConfigError(f"{where}.{key}: unknown key; allowed: {', '.join(EVAL_KEYS)}")
+            if "tokens" not in value:
+                raise ConfigError(f"{where}.tokens: missing; give the held-out token directory")
+            weight = positive_number(value.get("weight", 1.0), f"{where}.weight")
+            value = value["tokens"]
+            where = f"{where}.tokens"
+        evals[ename] = str(_token_dir(value, base, where))
+        weights[ename] = weight
+    return evals, weights
 
 
 def _one_tokenizer(candidates: list[Candidate], evals: dict[str, str], path: str) -> str:

@@ -1,22 +1,19 @@
-"""The numbers of a comparison: final bpb of a run, per-candidate statistics across seeds, pairwise t-tests with
-Holm's correction, the ranking and the verdicts. scipy is imported inside the functions that need it."""
+"""The numbers of one comparison, figure by figure: a run's bpb (the target, per eval set, byte-pooled, per domain),
+a candidate's statistics across seeds, and the two-sample tests with Holm's correction. What is concluded from them
+(ranking, verdicts, power) lives in `verdicts` and `power`. scipy is imported inside the functions that need it."""
 
 from __future__ import annotations
 
 import json
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from curate.compare.spec import CompareSpec
-
-FORMAT = "curate-compare/1"
+FORMAT = "curate-compare/2"
 
 
 def final_bpb(evals: dict) -> tuple[float, dict[str, float]]:
-    """Overall bpb over every eval set (total nats / total bytes, so a bigger set weighs more) and bpb per domain
-    (`set/domain` with more than one eval set)."""
+    """Byte-pooled bpb over every eval set (total nats / total bytes, so a bigger set weighs more: the "pooled"
+    figure, never the verdict) and bpb per domain (`set/domain` with more than one eval set)."""
     nats = nbytes = 0.0
     domains: dict[str, float] = {}
     for ename, fig in evals.items():
@@ -28,19 +25,42 @@ def final_bpb(evals: dict) -> tuple[float, dict[str, float]]:
     return nats / (math.log(2) * nbytes), domains
 
 
-def curve(metrics: Path) -> list[list[float]]:
-    """[tokens, overall bpb] at each eval point of a run's metrics.jsonl (empty when the file is missing)."""
+def target_bpb(evals: dict, weights: dict[str, float] | None = None) -> float:
+    """The target: Σ w_i · bpb_i / Σ w_i over the eval sets, with the declared weights (1 for a set not named), so
+    each set counts what the user said it counts, however many bytes it has."""
+    weights = weights or {}
+    total = sum(weights.get(e, 1.0) for e in evals)
+    # normalised weights first: with one eval set the target is that set's bpb exactly (w / w = 1.0)
+    return sum(weights.get(e, 1.0) / total * fig["bpb"] for e, fig in evals.items())
+
+
+def run_figures(evals: dict, weights: dict[str, float] | None = None) -> dict:
+    """A run's final figures from the trainer's `eval` section: bpb (the target), eval_sets {name: bpb}, eval_bytes
+    {name: bytes}, pooled (byte-pooled) and domains {name: bpb}."""
+    pooled, domains = final_bpb(evals)
+    return {
+        "bpb": target_bpb(evals, weights),
+        "eval_sets": {e: fig["bpb"] for e, fig in evals.items()},
+        "eval_bytes": {e: fig["bytes"] for e, fig in evals.items()},
+        "pooled": pooled,
+        "domains": domains,
+    }
+
+
+def curve(metrics: Path, weights: dict[str, float] | None = None) -> list[list[float]]:
+    """[tokens, target bpb] at each eval point of a run's metrics.jsonl (empty when the file is missing)."""
     points = []
     if metrics.is_file():
         for line in metrics.read_text().splitlines():
             record = json.loads(line) if line.strip() else {}
             if record.get("type") == "eval":
-                points.append([record["tokens"], final_bpb(record["eval"])[0]])
+                points.append([record["tokens"], target_bpb(record["eval"], weights)])
     return points
 
 
 def describe(values: list[float]) -> dict:
-    """n, mean, std (ddof 1), 95% Student-t interval (null with one value), min, max, the values."""
+    """n, mean, std (ddof 1: the seed σ), 95% Student-t interval and its half-width (null with one value), min, max,
+    the values."""
     from scipy import stats
 
     n = len(values)
@@ -48,14 +68,15 @@ def describe(values: list[float]) -> dict:
     std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else 0.0
     if n > 1:
         half = float(stats.t.ppf(0.975, n - 1)) * std / math.sqrt(n)
-        ci = [mean - half, mean + half]
+        ci: list[float] | None = [mean - half, mean + half]
     else:
-        ci = None
+        half, ci = None, None
     return {
         "n": n,
         "mean": mean,
         "std": std,
         "ci95": ci,
+        "ci95_half": half,
         "min": min(values),
         "max": max(values),
         "values": list(values),
@@ -63,7 +84,8 @@ def describe(values: list[float]) -> dict:
 
 
 def paired_test(a: list[float], b: list[float]) -> dict:
-    """Paired t-test of b − a (runs paired by seed): mean difference, its std and 95% interval, t and p.
+    """Paired t-test of b − a (runs paired by seed): mean difference, its std and 95% interval, t and p; `se`
+    (std of the differences / √n) and `df` (n − 1) are what the minimal detectable difference needs.
     Zero variance of the differences: p = 1 when all are exactly 0, p = 0 when all equal a non-zero value; one pair:
     p = null (no test)."""
     from scipy import stats
@@ -75,10 +97,14 @@ def paired_test(a: list[float], b: list[float]) -> dict:
         "diff_mean": d["mean"],
         "diff_std": d["std"],
         "diff_ci95": d["ci95"],
+        "se": None,
+        "df": None,
         "t": None,
         "p_value": None,
         "test": "paired t-test (by seed)",
     }
+    if d["n"] >= 2:
+        out["se"], out["df"] = d["std"] / math.sqrt(d["n"]), d["n"] - 1
     if d["n"] < 2:
         out["test"] = "none (one seed)"
     elif d["std"] == 0.0:
@@ -91,7 +117,8 @@ def paired_test(a: list[float], b: list[float]) -> dict:
 
 
 def welch_test(a: list[float], b: list[float]) -> dict:
-    """Welch's unequal-variance t-test of mean(b) − mean(a), its 95% interval (Welch–Satterthwaite df), t and p.
+    """Welch's unequal-variance t-test of mean(b) − mean(a), its 95% interval (Welch–Satterthwaite df), t and p;
+    `se` = √(s_a²/n_a + s_b²/n_b) (also `diff_std`) and `df` (Welch–Satterthwaite; null when se is 0).
     Both samples with zero variance: p = 1 when the means are equal, 0 otherwise; fewer than two values on either
     side: p = null (no test)."""
     from scipy import stats
@@ -103,6 +130,8 @@ def welch_test(a: list[float], b: list[float]) -> dict:
         "diff_mean": diff,
         "diff_std": None,
         "diff_ci95": None,
+        "se": None,
+        "df": None,
         "t": None,
         "p_value": None,
         "test": "Welch t-test",
@@ -112,7 +141,7 @@ def welch_test(a: list[float], b: list[float]) -> dict:
         return out
     va, vb = da["std"] ** 2 / da["n"], db["std"] ** 2 / db["n"]
     se = math.sqrt(va + vb)
-    out["diff_std"] = se
+    out["diff_std"] = out["se"] = se
     if se == 0.0:
         out["p_value"] = 1.0 if diff == 0.0 else 0.0
         out["diff_ci95"] = [diff, diff]
@@ -147,84 +176,3 @@ def fmt_p(p: float | None) -> str:
     if p is None:
         return "—"
     return "< 0.0001" if p < 1e-4 else f"{p:.4f}"
-
-
-def analyse(spec: CompareSpec, runs: dict[str, list[dict]]) -> dict:
-    """Per-candidate statistics, pairwise tests, the ranking and verdicts, from the runs' final bpb."""
-    names = [c.name for c in spec.candidates]
-    domain_names = sorted({d for rs in runs.values() for r in rs for d in r["domains"]})
-    per: dict[str, dict] = {}
-    for name in names:
-        rs = runs[name]
-        per[name] = {
-            "overall": describe([r["bpb"] for r in rs]),
-            "domains": {
-                d: describe([r["domains"][d] for r in rs]) for d in domain_names if all(d in r["domains"] for r in rs)
-            },
-        }
-    order = sorted(names, key=lambda n: (per[n]["overall"]["mean"], names.index(n)))
-    pairs = _pairwise(spec, runs, order)
-    lookup = {(p["a"], p["b"]): p for p in pairs}
-
-    ranking, rank = [], 1
-    for i, name in enumerate(order):
-        if i and lookup[(order[i - 1], name)]["significant"]:
-            rank = i + 1
-        stats_ = per[name]["overall"]
-        ranking.append(
-            {
-                "rank": rank,
-                "candidate": name,
-                "bpb_mean": stats_["mean"],
-                "bpb_std": stats_["std"],
-                "bpb_ci95": stats_["ci95"],
-            }
-        )
-    verdicts = [lookup[(order[i - 1], order[i])]["verdict"] for i in range(1, len(order))]
-    if all(r["rank"] == 1 for r in ranking):
-        summary = f"no significant difference between {', '.join(order)} (alpha {spec.alpha}, {len(spec.seeds)} seeds)"
-    else:
-        best = [r["candidate"] for r in ranking if r["rank"] == 1]
-        summary = f"best: {', '.join(best)} ({fmt(per[best[0]]['overall']['mean'])} bpb); " + "; ".join(verdicts)
-    return {
-        "format": FORMAT,
-        "metric": "held-out bits per byte (lower is better)",
-        "spec": spec.to_dict(),
-        "alpha": spec.alpha,
-        "test": spec.test,
-        "seeds": spec.seeds,
-        "domains": domain_names,
-        "candidates": {name: {**per[name], "runs": runs[name]} for name in names},
-        "pairwise": pairs,
-        "ranking": ranking,
-        "verdicts": verdicts,
-        "summary": summary,
-    }
-
-
-def _pairwise(spec: CompareSpec, runs: dict[str, list[dict]], order: list[str]) -> list[dict]:
-    """Every pair (a better-ranked than b) tested on the seeds both have, Holm-corrected over all pairs."""
-    pairs = []
-    for i, a in enumerate(order):
-        for b in order[i + 1 :]:
-            by_seed_a = {r["seed"]: r["bpb"] for r in runs[a]}
-            by_seed_b = {r["seed"]: r["bpb"] for r in runs[b]}
-            seeds = [s for s in spec.seeds if s in by_seed_a and s in by_seed_b]
-            xs, ys = [by_seed_a[s] for s in seeds], [by_seed_b[s] for s in seeds]
-            test = paired_test(xs, ys) if spec.test == "paired" else welch_test(xs, ys)
-            how = "paired by seed" if spec.test == "paired" else "difference of the means"
-            pairs.append({"a": a, "b": b, "difference": f"b − a (bpb), {how}", **test})
-    for pair, p_holm in zip(pairs, holm([p["p_value"] for p in pairs])):
-        pair["p_holm"] = p_holm
-        pair["significant"] = p_holm is not None and p_holm < spec.alpha
-        if pair["significant"]:
-            pair["verdict"] = (
-                f"{pair['a']} is better than {pair['b']}: {fmt(pair['diff_mean'])} bpb lower "
-                f"(Holm-adjusted p = {fmt_p(p_holm)})"
-            )
-        else:
-            pair["verdict"] = (
-                f"no significant difference between {pair['a']} and {pair['b']} "
-                f"(difference {fmt(pair['diff_mean'])} bpb, Holm-adjusted p = {fmt_p(p_holm)})"
-            )
-    return pairs
