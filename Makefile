@@ -71,6 +71,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_minhash.py
 	$(BIN)/python bench/bench_dedup.py
 	$(BIN)/python bench/bench_tokenize.py
+	$(BIN)/python bench/bench_compare_null.py
 
 bench-train: $(STAMP)
 	$(BIN)/python bench/bench_train.py
