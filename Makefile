@@ -47,7 +47,7 @@ demo: $(STAMP)
 	$(BIN)/python examples/demo_compare.py --workers $(WORKERS) --output runs/compare
 	@echo "report: runs/demo/report.html   tokens: runs/demo/tokens   mix: runs/mix   compare: runs/compare/report.html"
 
-# raw extracted text vs pipelines/fineweb.yaml vs a web/prose/code mix, ranked by a tiny proxy model (~4 min on CPU)
+# raw extracted text vs pipelines/fineweb.yaml vs a web/prose/code mix, target-weighted verdicts of a tiny proxy model (~6 min on CPU)
 compare: $(STAMP)
 	$(BIN)/python examples/demo_compare.py --workers $(WORKERS) --output runs/compare
 
