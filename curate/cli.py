@@ -141,9 +141,31 @@ def _train(args: argparse.Namespace) -> int:
     return train.main([args.config, *[f"--set={s}" for s in args.set]])
 
 
-def _compare(args: argparse.Namespace) -> int:
-    from curate.compare import run_compare
+def _positive_bpb(text: str) -> float:
+    """--min-effect: a positive, finite bpb difference; anything else is a usage error, before any training."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (0 < value < float("inf")):
+        raise argparse.ArgumentTypeError(f"expected a positive number of bpb, got {text!r}")
+    return value
 
+
+def _compare(args: argparse.Namespace) -> int:
+    from curate.compare import plan_compare, run_compare
+
+    if args.plan:
+        plan = plan_compare(args.spec, args.output, min_effect=args.min_effect, overwrite=args.overwrite)
+        from curate.compare.plan import format_plan
+
+        for line in format_plan(plan):
+            print(line)
+        print(f"plan: {args.output}/plan.json")
+        return 0
+    if args.min_effect is not None:
+        print("curate compare: --min-effect needs --plan", file=sys.stderr)
+        return 2
     result = run_compare(args.spec, args.output, overwrite=args.overwrite)
     # the target's ranking and every pair's verdict (what the ranking follows), one line per eval set, then what
     # the run could have detected
@@ -317,6 +339,18 @@ def build_parser() -> argparse.ArgumentParser:
     compare_p.add_argument("spec", metavar="COMPARE.yaml")
     compare_p.add_argument("-o", "--output", required=True, metavar="DIR")
     compare_p.add_argument("--overwrite", action="store_true", help="retrain everything")
+    compare_p.add_argument(
+        "--plan",
+        action="store_true",
+        help="estimate the seed sigma (from finished runs, or two pilot seeds per candidate, kept for the compare), "
+        "the minimal detectable difference and the wall time; writes DIR/plan.json and trains nothing else",
+    )
+    compare_p.add_argument(
+        "--min-effect",
+        type=_positive_bpb,
+        metavar="BPB",
+        help="with --plan: the smallest bpb difference to detect; prints the seeds each figure needs for it",
+    )
     compare_p.set_defaults(func=_compare)
 
     check_p = sub.add_parser("check", help="validate a pipeline YAML without running it")

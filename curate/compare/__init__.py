@@ -28,6 +28,7 @@ Outputs in OUT_DIR:
   candidates/<name>/mix/  a mix candidate's `curate mix` output (rebuilt only when the mix file or its sources change)
   candidates/<name>/run/  a pipeline candidate's `curate run` output (rerun only when the pipeline or its inputs change)
   comparison.json, report.html, loss_curves.png (the target's curves), domain_bpb.png (final bpb per eval set)
+  plan.json           written by `--plan` only (see below and `plan`)
 An OUT_DIR holding other files is refused; --overwrite removes only these outputs (everything trains again);
 otherwise an earlier compare's OUT_DIR is carried on.
 
@@ -75,16 +76,24 @@ comparison.json (format curate-compare/2):
   run   = {seed, hash, dir, train_dir, reused, bpb (target), eval_sets {name: bpb}, eval_bytes {name: bytes},
            pooled, domains {name: bpb}, sample, eval_coverage, curve [[tokens, target bpb]]}
 
+Planning (`curate compare SPEC -o DIR --plan [--min-effect BPB]`): before spending the full budget, measure the seed
+σ per figure (pooled within candidates) from the finished runs already in DIR, or from a pilot of the first two seeds
+of a candidate with fewer than two (the compare then reuses them), and print the MDD the spec's seeds would give,
+the seeds a minimal effect of BPB would need (2..64) and the wall time (mean elapsed_s × runs still to train);
+writes DIR/plan.json and trains nothing beyond the pilot. Three seeds of a noisy proxy often cannot see the effect a
+user cares about, and that is cheaper to learn from two runs per candidate than from the whole compare.
+
 The package, one job a module: `spec` (the compare file → CompareSpec, and each run's trainer config), `runner`
 (building candidates, run hashes and reuse, `run_compare`), `stats` (a run's figures, per-candidate statistics, the
-tests), `power` (the MDD), `verdicts` (the Holm family, rankings, verdicts, identical candidates: `analyse`), `plots`
-(the two charts) and `report` (report.html). Importing it is cheap: scipy, matplotlib, pyarrow and torch load only
-when used.
+tests), `power` (the MDD), `plan` (`--plan`: σ, MDD and seeds before the full budget), `verdicts` (the Holm family,
+rankings, verdicts, identical candidates: `analyse`), `plots` (the two charts) and `report` (report.html).
+Importing it is cheap: scipy, matplotlib, pyarrow and torch load only when used.
 """
 
 from __future__ import annotations
 
-from curate.compare.power import mdd
+from curate.compare.plan import plan_compare
+from curate.compare.power import mdd, mdd_for_seeds, seeds_for_effect
 from curate.compare.runner import config_hash, run_compare
 from curate.compare.spec import load_spec, parse_spec
 from curate.compare.stats import describe, final_bpb, holm, paired_test, target_bpb, welch_test
@@ -98,9 +107,12 @@ __all__ = [
     "holm",
     "load_spec",
     "mdd",
+    "mdd_for_seeds",
     "paired_test",
     "parse_spec",
+    "plan_compare",
     "run_compare",
+    "seeds_for_effect",
     "target_bpb",
     "welch_test",
 ]

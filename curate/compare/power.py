@@ -35,3 +35,27 @@ def mdd(se: float | None, df: float | None, alpha_per_test: float, power: float 
     if df is None or not df > 0:
         return None
     return float((stats.t.ppf(1 - alpha_per_test / 2, df) + stats.t.ppf(power, df)) * se)
+
+
+MAX_SEEDS = 64  # `compare --plan --min-effect`: the most seeds per candidate a plan proposes
+
+
+def mdd_for_seeds(sigma: float, n: int, alpha_per_test: float, power: float = POWER) -> float | None:
+    """The MDD a Welch test of two candidates with n seeds each and seed σ `sigma` would have: SE = σ·√(2/n),
+    df = 2n − 2 (Welch–Satterthwaite with equal variances and sizes). What `compare --plan` predicts before the runs
+    exist, so it is the same formula the finished comparison reports. None below two seeds."""
+    if n < 2:
+        return None
+    return mdd(sigma * (2.0 / n) ** 0.5, 2 * n - 2, alpha_per_test, power)
+
+
+def seeds_for_effect(
+    sigma: float, effect: float, alpha_per_test: float, power: float = POWER, max_n: int = MAX_SEEDS
+) -> int | None:
+    """The smallest seed count n (2 ≤ n ≤ max_n) whose MDD is at most `effect`; None when even max_n seeds are not
+    enough. The MDD falls monotonically with n (SE shrinks, the t quantiles shrink), so the first n that fits is it."""
+    for n in range(2, max_n + 1):
+        value = mdd_for_seeds(sigma, n, alpha_per_test, power)
+        if value is not None and value <= effect:
+            return n
+    return None

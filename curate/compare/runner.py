@@ -17,14 +17,22 @@ from typing import Any
 
 from curate.compare.plots import plot_curves, plot_domains
 from curate.compare.report import write_report
-from curate.compare.spec import Candidate, load_spec, trainer_config
+from curate.compare.spec import Candidate, CompareSpec, load_spec, trainer_config
 from curate.compare.stats import curve, run_figures
 from curate.compare.verdicts import analyse
 from curate.runfolder import Contract, prepare
 
 # trainer keys that do not change what is learned: left out of the run hash
 UNHASHED_KEYS = ("out_dir", "resume", "log_every", "checkpoint_every", "threads", "debug_batches")
-OUTPUTS = ("runs", "candidates", "comparison.json", "report.html", "loss_curves.png", "domain_bpb.png")
+OUTPUTS = (
+    "runs",
+    "candidates",
+    "comparison.json",
+    "report.html",
+    "loss_curves.png",
+    "domain_bpb.png",
+    "plan.json",  # `curate compare --plan`: the power estimate (plan.py)
+)
 # other files in OUT_DIR are refused; --overwrite removes only OUTPUTS; otherwise an earlier compare is carried on
 CONTRACT = Contract("compare", OUTPUTS, foreign="refuse", reuse=True, option="-o")
 
@@ -114,7 +122,7 @@ BUILDERS: dict[str, Callable[[Candidate, Path, Log], Path]] = {
 }
 
 
-def _finished(run_dir: Path) -> dict | None:
+def finished_summary(run_dir: Path) -> dict | None:
     """The run's summary when it trained to its last step (the trainer writes finished: true), else None."""
     path = run_dir / "summary.json"
     if not path.is_file():
@@ -124,6 +132,29 @@ def _finished(run_dir: Path) -> dict | None:
     except json.JSONDecodeError:
         return None
     return summary if summary.get("finished") else None
+
+
+def run_config(spec: CompareSpec, train_dir: Path, seed: int, out: Path) -> tuple[dict, str, Path]:
+    """One (candidate, seed)'s trainer config, its hash and its folder runs/<hash>: the one place a run is named, so
+    `run_compare` and `plan` (which trains pilot seeds for the compare to reuse) always agree on it."""
+    cfg = trainer_config(spec, str(train_dir), seed, str(out / "runs" / "pending"))
+    digest = config_hash(cfg)
+    run_dir = out / "runs" / digest
+    cfg["out_dir"] = str(run_dir)
+    return cfg, digest, run_dir
+
+
+def train_run(cfg: dict, run_dir: Path) -> dict:
+    """Train one run into run_dir (config.json first, so the folder says what it holds) and return its summary;
+    a run that stops before its last step is an error, never a figure."""
+    import train
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.json").write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
+    summary = train.run(cfg, quiet=True)
+    if not summary.get("finished"):
+        raise RuntimeError(f"compare: run {run_dir} stopped before its last step")
+    return summary
 
 
 def _stderr(message: str) -> None:
@@ -142,8 +173,6 @@ def run_compare(spec_path: str | Path, out_dir: str | Path, overwrite: bool = Fa
     An existing OUT_DIR from an earlier compare is reused (finished runs are not retrained, unfinished ones resume);
     overwrite=True deletes its outputs first, so everything is trained again. log=None is silent. Returns the
     comparison dict."""
-    import train
-
     spec = load_spec(spec_path)
     out = Path(out_dir).resolve()
     prepare(out, CONTRACT, overwrite)
@@ -163,19 +192,12 @@ def run_compare(spec_path: str | Path, out_dir: str | Path, overwrite: bool = Fa
             "run_hashes": [],
         }
         for seed in spec.seeds:
-            cfg = trainer_config(spec, str(train_dir), seed, str(out / "runs" / "pending"))
-            digest = config_hash(cfg)
-            run_dir = out / "runs" / digest
-            cfg["out_dir"] = str(run_dir)
-            summary = _finished(run_dir)
+            cfg, digest, run_dir = run_config(spec, train_dir, seed, out)
+            summary = finished_summary(run_dir)
             reused = summary is not None
             if summary is None:
                 say(f"compare: training {cand.name} seed {seed} → runs/{digest[:12]}…")
-                run_dir.mkdir(parents=True, exist_ok=True)
-                (run_dir / "config.json").write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
-                summary = train.run(cfg, quiet=True)
-                if not summary.get("finished"):
-                    raise RuntimeError(f"compare: run {run_dir} stopped before its last step")
+                summary = train_run(cfg, run_dir)
             else:
                 say(f"compare: reusing {cand.name} seed {seed} (runs/{digest[:12]}…)")
             data[cand.name]["run_hashes"].append(digest)
