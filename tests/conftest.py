@@ -16,6 +16,21 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
+# The tiny proxy the compare tests train: 2 layers, d 64, 40 steps of 512 tokens on CPU (about a second a run).
+TINY_TRAIN = {
+    "seq_len": 64,
+    "micro_batch": 8,
+    "batch_tokens": 512,
+    "max_steps": 40,
+    "lr": 3e-3,
+    "warmup_steps": 5,
+    "eval_tokens": 6000,
+    "eval_every": 10,
+    "device": "cpu",
+    "threads": 2,
+}
+TINY_MODEL = {"d_model": 64, "n_layers": 2, "n_heads": 4}
+
 
 def data_dir() -> Path:
     return Path(os.environ.get("CURATE_DATA", REPO.parent / "shared" / "data")).resolve()

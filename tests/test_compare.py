@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from conftest import TINY_MODEL as MODEL
+from conftest import TINY_TRAIN as TRAIN
 from conftest import corrupt, make_tokens
 
 from curate.compare import config_hash, load_spec, mdd, paired_test, run_compare, welch_test
@@ -24,19 +26,6 @@ pytestmark = pytest.mark.slow  # runs pipelines or trains models: not in `make t
 
 torch.set_num_threads(2)
 PNG = b"\x89PNG\r\n\x1a\n"
-TRAIN = {
-    "seq_len": 64,
-    "micro_batch": 8,
-    "batch_tokens": 512,
-    "max_steps": 40,
-    "lr": 3e-3,
-    "warmup_steps": 5,
-    "eval_tokens": 6000,
-    "eval_every": 10,
-    "device": "cpu",
-    "threads": 2,
-}
-MODEL = {"d_model": 64, "n_layers": 2, "n_heads": 4}
 
 
 @pytest.fixture(scope="module")

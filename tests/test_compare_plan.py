@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from conftest import TINY_MODEL as MODEL
+from conftest import TINY_TRAIN as TRAIN
 from conftest import corrupt, make_tokens
 
 from curate.cli import main
@@ -20,19 +22,6 @@ from curate.compare import mdd_for_seeds, plan_compare, run_compare, seeds_for_e
 pytestmark = pytest.mark.slow  # trains models: not in `make test-fast`
 
 torch.set_num_threads(2)
-TRAIN = {
-    "seq_len": 64,
-    "micro_batch": 8,
-    "batch_tokens": 512,
-    "max_steps": 40,
-    "lr": 3e-3,
-    "warmup_steps": 5,
-    "eval_tokens": 6000,
-    "eval_every": 10,
-    "device": "cpu",
-    "threads": 2,
-}
-MODEL = {"d_model": 64, "n_layers": 2, "n_heads": 4}
 
 
 def _runs(out: Path) -> list[Path]:
