@@ -192,7 +192,34 @@ def _compare(args: argparse.Namespace) -> int:
         )
     else:
         print("MDD: none (one seed, so no tests)")
+    if result.get("scales"):
+        for name in result["scales"]["names"]:
+            ranking = result["scales"]["per_scale"][name]["ranking"]
+            print(f"scale {name}: " + ", ".join(f"{r['rank']}. {r['candidate']} {r['bpb_mean']:.4f}" for r in ranking))
+        for pair in result["scales"]["agreement"]:
+            print(f"  {pair['text']}")
     print(f"comparison: {args.output}/comparison.json   report: {args.output}/report.html")
+    return 0
+
+
+def _ablate(args: argparse.Namespace) -> int:
+    from curate.ablate import run_ablate
+
+    stages = [s for part in args.stages for s in part.split(",") if s] if args.stages else None
+    table = run_ablate(
+        args.pipeline,
+        args.input,
+        args.output,
+        args.compare,
+        stages=stages,
+        raw=args.raw,
+        workers=args.workers,
+        overwrite=args.overwrite,
+    )
+    print(f"recipe: {table['recipe']['documents']} documents, {table['recipe']['tokens']:,} tokens")
+    for row in table["rows"]:
+        print(f"  {row['text']}")
+    print(f"ablation: {args.output}/ablation.json   report: {args.output}/report.html")
     return 0
 
 
@@ -352,6 +379,32 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --plan: the smallest bpb difference to detect; prints the seeds each figure needs for it",
     )
     compare_p.set_defaults(func=_compare)
+
+    ablate_p = sub.add_parser(
+        "ablate",
+        help="which stage of a recipe helps: one pass, the recipe without each stage, compared by a proxy model",
+        description="Run the pipeline once with every filter recording its verdict instead of dropping, build the "
+        "recipe and the recipe without each filter stage (dedup and text transforms as whole stages), tokenize each "
+        "document once, and compare them against the recipe with `curate compare`. Prints and writes the ablation "
+        "table: documents each stage removes, its effect on every eval set and the target with a confidence "
+        "interval, and helps / hurts / no evidence (with the minimal detectable difference).",
+    )
+    ablate_p.add_argument("pipeline", help="pipeline YAML with a tokenize stage, e.g. pipelines/fineweb.yaml")
+    ablate_p.add_argument("--input", "-i", nargs="+", required=True, metavar="PATH_OR_GLOB", help="crawl files")
+    ablate_p.add_argument("--output", "-o", required=True, metavar="DIR")
+    ablate_p.add_argument(
+        "--compare",
+        required=True,
+        metavar="SETTINGS.yaml",
+        help="a compare file without candidates: eval sets, model, train, seeds, alpha",
+    )
+    ablate_p.add_argument(
+        "--stages", nargs="+", metavar="STAGE", help="leave out only these stages (default: every filter, dedup, pii)"
+    )
+    ablate_p.add_argument("--raw", action="store_true", help="also compare no curation at all (every extracted page)")
+    ablate_p.add_argument("--workers", "-w", type=int, default=1, help="worker processes for the pass (default 1)")
+    ablate_p.add_argument("--overwrite", action="store_true", help="redo the pass and retrain everything")
+    ablate_p.set_defaults(func=_ablate)
 
     check_p = sub.add_parser("check", help="validate a pipeline YAML without running it")
     check_p.add_argument("pipeline")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -90,3 +91,40 @@ def make_tokens(out: Path, texts: list[str], tokenizer: Path, domain=None, max_t
         for ids, nbytes, doc_id, dom in encode_documents(tok, info.eos_id, docs):
             writer.write(ids, nbytes, doc_id, dom)
     return out
+
+
+@pytest.fixture(scope="session")
+def compare_corpus(tmp_path_factory, shakespeare, bpe) -> dict:
+    """clean train (90% of paragraphs), the same text with half its characters replaced, two random halves of the
+    clean train documents, the held-out 10% (domains verse/prose) and its first 20 paragraphs (a small eval set)."""
+    root = tmp_path_factory.mktemp("compare-tokens")
+    cut = int(len(shakespeare) * 0.9)
+    train, held = shakespeare[:cut], shakespeare[cut:]
+    corrupted = corrupt(train)
+    order = list(range(len(train)))
+    random.Random(1).shuffle(order)
+    half_a = [train[i] for i in sorted(order[: len(order) // 2])]
+    half_b = [train[i] for i in sorted(order[len(order) // 2 :])]
+    return {
+        "clean": make_tokens(root / "clean", train, bpe),
+        "corrupted": make_tokens(root / "corrupted", corrupted, bpe),
+        "half_a": make_tokens(root / "half_a", half_a, bpe),
+        "half_b": make_tokens(root / "half_b", half_b, bpe),
+        "eval": make_tokens(root / "eval", held, bpe, domain=lambda i: "verse" if i % 2 else "prose"),
+        "eval_small": make_tokens(root / "eval_small", held[:20], bpe, domain="small"),
+    }
+
+
+def write_compare_spec(path: Path, candidates: list[dict], corpus: dict, **kw) -> Path:
+    """A compare file of the tiny proxy over `compare_corpus` token dirs (held-out eval set, seeds 0-2)."""
+    spec = {
+        "name": path.stem,
+        "candidates": candidates,
+        "eval": {"heldout": str(corpus["eval"])},
+        "model": TINY_MODEL,
+        "train": dict(TINY_TRAIN),
+        "seeds": [0, 1, 2],
+    }
+    spec.update(kw)
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return path

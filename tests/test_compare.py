@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import math
-import random
 import shutil
 from html.parser import HTMLParser
 from pathlib import Path
@@ -14,9 +13,8 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from conftest import TINY_MODEL as MODEL
 from conftest import TINY_TRAIN as TRAIN
-from conftest import corrupt, make_tokens
+from conftest import write_compare_spec as write_spec
 
 from curate.compare import config_hash, load_spec, mdd, paired_test, run_compare, welch_test
 from curate.compare.spec import trainer_config
@@ -29,39 +27,8 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory, shakespeare, bpe) -> dict:
-    """clean train (90% of paragraphs), the same text with half its characters replaced, two random halves of the
-    clean train documents, the held-out 10% (domains verse/prose) and its first 20 paragraphs (a small eval set)."""
-    root = tmp_path_factory.mktemp("compare-tokens")
-    cut = int(len(shakespeare) * 0.9)
-    train, held = shakespeare[:cut], shakespeare[cut:]
-    corrupted = corrupt(train)
-    order = list(range(len(train)))
-    random.Random(1).shuffle(order)
-    half_a = [train[i] for i in sorted(order[: len(order) // 2])]
-    half_b = [train[i] for i in sorted(order[len(order) // 2 :])]
-    return {
-        "clean": make_tokens(root / "clean", train, bpe),
-        "corrupted": make_tokens(root / "corrupted", corrupted, bpe),
-        "half_a": make_tokens(root / "half_a", half_a, bpe),
-        "half_b": make_tokens(root / "half_b", half_b, bpe),
-        "eval": make_tokens(root / "eval", held, bpe, domain=lambda i: "verse" if i % 2 else "prose"),
-        "eval_small": make_tokens(root / "eval_small", held[:20], bpe, domain="small"),
-    }
-
-
-def write_spec(path: Path, candidates: list[dict], corpus: dict, **kw) -> Path:
-    spec = {
-        "name": path.stem,
-        "candidates": candidates,
-        "eval": {"heldout": str(corpus["eval"])},
-        "model": MODEL,
-        "train": dict(TRAIN),
-        "seeds": [0, 1, 2],
-    }
-    spec.update(kw)
-    path.write_text(yaml.safe_dump(spec, sort_keys=False))
-    return path
+def corpus(compare_corpus) -> dict:
+    return compare_corpus
 
 
 class _Tags(HTMLParser):

@@ -95,7 +95,8 @@ def _power(result: dict) -> list[str]:
         for (a, b), m in pairs.items()
     ]
     per_test = fam["alpha_per_test"]
-    level = "—" if per_test is None else f"{fam['alpha']} / {fam['tests']} = {per_test:.4g}"
+    spent = fam.get("level", fam["alpha"])  # sequential seeds: what the last look spent
+    level = "—" if per_test is None else f"{spent:.4g} / {fam['tests']} = {per_test:.4g}"
     return [
         "<h2>Power: minimal detectable differences</h2>",
         f"<p>MDD = (t<sub>1−α′/2, df</sub> + t<sub>{fam['power']:.2f}, df</sub>) × SE: the smallest true difference "
@@ -103,6 +104,86 @@ def _power(result: dict) -> list[str]:
         "Holm's family starts from (so a conservative figure). Welch: SE and df from Welch–Satterthwaite; paired: "
         "from the per-seed differences. SE = 0 gives 0.0; one seed gives none.</p>",
         _table(["pair"] + metrics, rows),
+    ]
+
+
+def _sequential(result: dict) -> list[str]:
+    """Seeds on demand: every look, what it spent, trained and decided."""
+    seq = result.get("sequential")
+    if not seq:
+        return []
+    rows = [
+        f"<tr><td>{look['look']}</td><td>{look['seeds']}</td><td>{look['level']:.4g}</td><td>{look['spent']:.4g}</td>"
+        f"<td>{e(', '.join(look['trained']) or '—')}</td><td>{len(look['decided'])}</td>"
+        f"<td>{e(', '.join(look['open']) or '—')}</td></tr>"
+        for look in seq["looks"]
+    ]
+    runs = ", ".join(f"{e(n)} {k}" for n, k in seq["runs"].items())
+    return [
+        "<h2>Seeds on demand</h2>",
+        f"<p>seeds {seq['min']} to {seq['max']}: {e(seq['stopped'])}; runs per candidate: {runs}. "
+        f"Stopping rule: {e(seq['method'])}.</p>",
+        _table(["look", "seeds", "alpha at this look", "alpha spent", "trained", "newly decided", "still open"], rows),
+    ]
+
+
+def _scales(result: dict) -> list[str]:
+    """Per scale the target ranking side by side, then τ and the verdicts that change between scales."""
+    sc = result.get("scales")
+    if not sc:
+        return []
+    names = sc["names"]
+    cands = list(result["candidates"])
+    rows = []
+    for cand in cands:
+        cells = []
+        for scale in names:
+            per = sc["per_scale"][scale]
+            rank = next(r["rank"] for r in per["ranking"] if r["candidate"] == cand)
+            cells.append(f"<td>{rank}. {per['target'][cand]['mean']:.4f}</td>")
+        rows.append(f"<tr><td>{e(cand)}</td>" + "".join(cells) + "</tr>")
+    lines = []
+    for pair in sc["agreement"]:
+        lines.append(f"<li>{e(pair['text'])}" + "".join(f"<br>reversed: {e(x['text'])}" for x in pair["reversed"]))
+        lines[-1] += "".join(f"<br>{e(x['text'])}" for x in pair["changed"]) + "</li>"
+    return [
+        "<h2>Scales: does the ranking hold?</h2>",
+        f"<p>The same candidates at {len(names)} proxy sizes (rank and target bpb); the tables above are the "
+        f"{e(sc['leading'])} scale's. Kendall τ compares the target rankings; a reversed verdict is significant at "
+        "both scales with opposite winners.</p>",
+        _table(["candidate", *[f"{n}" for n in names]], rows),
+        "<ul>" + "".join(lines) + "</ul>",
+    ]
+
+
+def _leakage(result: dict) -> list[str]:
+    """Per candidate how many eval documents its training data holds, and what decontamination removed."""
+    esets = list(result["eval_sets"])
+    rows, rule = [], ""
+    for name, cand in result["candidates"].items():
+        data = cand.get("data") or {}
+        found, removed = data.get("leakage"), data.get("decontaminated")
+        if not found:
+            continue
+        rule = f"containment ≥ {found['threshold']} of an eval document's {found['unit']} {found['n_grams']}-grams"
+        over = found["overlapping"]
+        cells = [f"{over['documents']} ({over['tokens_share']:.2%} of tokens)"]
+        for x in esets:
+            s = found["eval"].get(x)
+            cells.append("—" if s is None else f"{s['contaminated']} / {s['documents']} ({s['exact']} exact)")
+        cells.append("not asked" if removed is None else f"{removed['removed']['documents']} documents removed")
+        rows.append(f"<tr><td>{e(name)}</td>" + "".join(f"<td>{e(c)}</td>" for c in cells) + "</tr>")
+    if not rows:
+        return []
+    return [
+        "<h2>Leakage: eval documents in the training data</h2>",
+        f"<p>Training documents that hold {e(rule)} (the decontaminate stage's rule), checked before training; "
+        "per eval set, its documents found in the candidate's training data. <code>decontaminate: true</code> "
+        "trains on the data without them (candidates/&lt;name&gt;/decontaminated/rejected.jsonl names each eval "
+        "document).</p>",
+        _table(
+            ["candidate", "training documents overlapping", *[f"{x} documents found" for x in esets], "removed"], rows
+        ),
     ]
 
 
@@ -209,20 +290,35 @@ def _runs(result: dict) -> list[str]:
     return ["<h2>Runs</h2>", _table(["candidate", "seed", "target", *esets, "pooled", "reused", "run dir"], rows)]
 
 
+def _seeds(result: dict) -> str:
+    seq = result.get("sequential")
+    if not seq:
+        return f"{len(result['seeds'])} seeds per candidate ({e(str(result['seeds']))})"
+    return f"{min(seq['runs'].values())}–{max(seq['runs'].values())} seeds per candidate (added on demand)"
+
+
 def write_report(result: dict, path: Path) -> None:
     """report.html: verdict table and legend, verdicts (target, then each eval set), power, seed spread, what each
     run saw, pairwise tests, per-domain figures, the two charts, the runs."""
     title = f"compare: {result['spec'].get('name') or Path(result['spec']['path']).stem}"
     identical = "".join(f"<p class='warn'>{e(g['text'])}.</p>" for g in result["identical"])
+    identical += "".join(
+        f"<p class='warn'>{e(name)}: {e(c['data']['leakage_text'])}; see Leakage below.</p>"
+        for name, c in result["candidates"].items()
+        if (c.get("data") or {}).get("leakage_text")
+    )
     parts = [
         f"<h1>{e(title)}</h1>",
         f"<p><b>{e(result['summary'])}</b></p>",
         identical,
-        f"<p>{e(result['metric'])}; {len(result['seeds'])} seeds per candidate ({e(str(result['seeds']))}), "
+        f"<p>{e(result['metric'])}; {_seeds(result)}, "
         f"alpha {result['alpha']}, {e(TEST_NAMES[result['test']])}, reference {e(result['reference'])}.</p>",
         "<h2>Verdict table</h2>",
         verdict_table(result),
         *_verdicts(result),
+        *_sequential(result),
+        *_scales(result),
+        *_leakage(result),
         *_power(result),
         *_spread(result),
         *_seen(result),

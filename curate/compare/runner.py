@@ -17,6 +17,8 @@ from typing import Any
 
 from curate.compare.plots import plot_curves, plot_domains
 from curate.compare.report import write_report
+from curate.compare.scales import agreement, at_scale
+from curate.compare.sequential import run_sequential
 from curate.compare.spec import Candidate, CompareSpec, load_spec, trainer_config
 from curate.compare.stats import curve, run_figures
 from curate.compare.verdicts import analyse
@@ -122,6 +124,50 @@ BUILDERS: dict[str, Callable[[Candidate, Path, Log], Path]] = {
 }
 
 
+def _check_leakage(spec: CompareSpec, cand: Candidate, built: Path, out: Path, log: Log) -> tuple[Path, dict]:
+    """Every candidate's overlap with the eval sets (leakage.py), and with `decontaminate: true` its training dir
+    without the overlapping documents (candidates/<name>/decontaminated, rejected.jsonl naming the eval document).
+    Returns the dir to train on and what goes into the candidate's `data` record."""
+    from curate.compare.leakage import cached_leakage, decontaminate_tokens
+
+    root = out / "candidates" / cand.name
+    tokenizer = spec.tokenizer or None
+    if not spec.decontaminate:
+        found = cached_leakage(built, spec.eval, root / "leakage.json", tokenizer)
+        if found["overlapping"]["documents"]:
+            log(f"compare: {cand.name}: {leakage_line(found)}; `decontaminate: true` trains without them")
+        text = leakage_line(found) if found["overlapping"]["documents"] else None
+        return built, {"leakage": found, "leakage_text": text, "decontaminated": None}
+    done = decontaminate_tokens(built, spec.eval, root / "decontaminated", tokenizer)
+    removed = done["removed"]
+    if removed["documents"]:
+        log(f"compare: {cand.name}: removed {removed['documents']} documents that overlap an eval set")
+    summary = {
+        "dir": done["out_dir"],
+        "removed": removed,
+        "kept": done["kept"],
+        "rejected": str(Path(done["out_dir"]) / done["rejected"]),
+    }
+    return Path(done["out_dir"]), {"leakage": done["leakage"], "leakage_text": None, "decontaminated": summary}
+
+
+def leakage_line(found: dict) -> str:
+    """One sentence: how much of each eval set a candidate's training data holds."""
+    over = found["overlapping"]
+    sets = [
+        f"{s['contaminated']} of {s['documents']} {name} documents ({s['exact']} exact)"
+        for name, s in found["eval"].items()
+        if s["contaminated"]
+    ]
+    if not over["documents"]:
+        return f"no eval document found in its training data ({found['unit']} {found['n_grams']}-grams)"
+    return (
+        f"{over['documents']} training documents ({over['tokens_share']:.2%} of its tokens) overlap an eval set: "
+        + "; ".join(sets)
+        + f" (containment ≥ {found['threshold']} of {found['unit']} {found['n_grams']}-grams)"
+    )
+
+
 def finished_summary(run_dir: Path) -> dict | None:
     """The run's summary when it trained to its last step (the trainer writes finished: true), else None."""
     path = run_dir / "summary.json"
@@ -167,22 +213,41 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def run_compare(spec_path: str | Path, out_dir: str | Path, overwrite: bool = False, log: Log | None = _stderr) -> dict:
-    """Train every (candidate, seed) not already trained, then write comparison.json, report.html and the charts.
-
-    An existing OUT_DIR from an earlier compare is reused (finished runs are not retrained, unfinished ones resume);
-    overwrite=True deletes its outputs first, so everything is trained again. log=None is silent. Returns the
-    comparison dict."""
-    spec = load_spec(spec_path)
-    out = Path(out_dir).resolve()
-    prepare(out, CONTRACT, overwrite)
-    say: Log = log or (lambda _message: None)
-
+def compare_at_scale(spec: CompareSpec, out: Path, say: Log) -> tuple[dict, dict[str, list[dict]]]:
+    """Build the candidates, check their leakage, train every (candidate, seed) not trained yet (adding seeds on
+    demand with `seeds: {min, max}`) and analyse: (the comparison dict, each candidate's runs)."""
     runs: dict[str, list[dict]] = {}
     data: dict[str, dict] = {}  # what each candidate trains on: names identical candidates
+    train_dirs: dict[str, Path] = {}
+
+    def add_run(name: str, seed: int) -> dict:
+        """Train (or reuse) one (candidate, seed) run; its figures for the analysis."""
+        train_dir = train_dirs[name]
+        cfg, digest, run_dir = run_config(spec, train_dir, seed, out)
+        summary = finished_summary(run_dir)
+        reused = summary is not None
+        if summary is None:
+            say(f"compare: training {name} seed {seed} → runs/{digest[:12]}…")
+            summary = train_run(cfg, run_dir)
+        else:
+            say(f"compare: reusing {name} seed {seed} (runs/{digest[:12]}…)")
+        data[name]["run_hashes"].append(digest)
+        return {
+            "seed": seed,
+            "hash": digest,
+            "dir": str(run_dir.relative_to(out)),
+            "train_dir": str(train_dir),
+            "reused": reused,
+            **run_figures(summary["eval"], spec.weights),  # bpb (the target), eval_sets, pooled, domains
+            "sample": summary.get("sample"),  # what the run trained on (newer trainers)
+            "eval_coverage": summary.get("eval_sets"),  # how much of each eval set it was scored on
+            "curve": curve(run_dir / "metrics.jsonl", spec.weights),
+        }
+
     for cand in spec.candidates:
-        train_dir = BUILDERS[cand.kind](cand, out, say)
-        runs[cand.name] = []
+        built = BUILDERS[cand.kind](cand, out, say)
+        train_dir, checked = _check_leakage(spec, cand, built, out, say)
+        train_dirs[cand.name] = train_dir
         data[cand.name] = {
             "kind": cand.kind,
             "source": cand.source,
@@ -190,32 +255,37 @@ def run_compare(spec_path: str | Path, out_dir: str | Path, overwrite: bool = Fa
             "manifest_sha256": _manifest_sha(train_dir),
             "mix_sha256": _mix_key(cand) if cand.kind == "mix" else None,
             "run_hashes": [],
+            **checked,
         }
-        for seed in spec.seeds:
-            cfg, digest, run_dir = run_config(spec, train_dir, seed, out)
-            summary = finished_summary(run_dir)
-            reused = summary is not None
-            if summary is None:
-                say(f"compare: training {cand.name} seed {seed} → runs/{digest[:12]}…")
-                summary = train_run(cfg, run_dir)
-            else:
-                say(f"compare: reusing {cand.name} seed {seed} (runs/{digest[:12]}…)")
-            data[cand.name]["run_hashes"].append(digest)
-            runs[cand.name].append(
-                {
-                    "seed": seed,
-                    "hash": digest,
-                    "dir": str(run_dir.relative_to(out)),
-                    "train_dir": str(train_dir),
-                    "reused": reused,
-                    **run_figures(summary["eval"], spec.weights),  # bpb (the target), eval_sets, pooled, domains
-                    "sample": summary.get("sample"),  # what the run trained on (newer trainers)
-                    "eval_coverage": summary.get("eval_sets"),  # how much of each eval set it was scored on
-                    "curve": curve(run_dir / "metrics.jsonl", spec.weights),
-                }
-            )
+        runs[cand.name] = [add_run(cand.name, seed) for seed in spec.seeds]
 
-    result = analyse(spec, runs, data)
+    if spec.max_seeds is None:
+        return analyse(spec, runs, data), runs
+    return run_sequential(spec, runs, data, add_run, say), runs
+
+
+def run_compare(
+    spec_path: str | Path | CompareSpec, out_dir: str | Path, overwrite: bool = False, log: Log | None = _stderr
+) -> dict:
+    """Train every (candidate, seed) not already trained, then write comparison.json, report.html and the charts.
+
+    An existing OUT_DIR from an earlier compare is reused (finished runs are not retrained, unfinished ones resume);
+    overwrite=True deletes its outputs first, so everything is trained again. log=None is silent. The spec is a compare
+    file or an already validated CompareSpec (`curate ablate` builds one). Returns the comparison dict."""
+    spec = spec_path if isinstance(spec_path, CompareSpec) else load_spec(spec_path)
+    out = Path(out_dir).resolve()
+    prepare(out, CONTRACT, overwrite)
+    say: Log = log or (lambda _message: None)
+
+    if not spec.scales:
+        result, runs = compare_at_scale(spec, out, say)
+    else:
+        per_scale = {}
+        for scale in spec.scales:
+            say(f"compare: scale {scale['name']}")
+            per_scale[scale["name"]] = compare_at_scale(at_scale(spec, scale), out, say)
+        result, runs = per_scale[spec.scales[-1]["name"]]  # the largest scale leads the report
+        result["scales"] = agreement(spec, {name: r for name, (r, _) in per_scale.items()})
     for same in result["identical"]:
         say(f"compare: {same['text']}")
     result["out_dir"] = str(out)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from curate.compare.scales import at_scale, parse_scales
 from curate.spec import (
     ConfigError,
     check_top_level,
@@ -19,7 +20,22 @@ from curate.spec import (
     relative_path,
 )
 
-TOP_KEYS = ("name", "candidates", "eval", "reference", "model", "train", "seeds", "alpha", "test")
+TOP_KEYS = (
+    "name",
+    "candidates",
+    "eval",
+    "reference",
+    "model",
+    "train",
+    "seeds",
+    "alpha",
+    "test",
+    "tokenizer",
+    "decontaminate",
+    "pairs",
+    "scales",
+)
+PAIRS = ("all", "reference")
 TESTS = ("welch", "paired")
 CANDIDATE_KEYS = ("name", "tokens", "mix", "pipeline", "input")
 EVAL_KEYS = ("tokens", "weight")
@@ -29,6 +45,8 @@ RESERVED_TRAIN_KEYS = ("train", "eval", "out_dir", "model", "seed", "resume", "s
 NAME_RE = re.compile(r"[A-Za-z0-9_.-]+")
 NAME_RULE = "a name of letters, digits, '_', '-' or '.'"
 DEFAULT_SEEDS = (0, 1, 2)
+SEQUENTIAL_KEYS = ("min", "max")
+MAX_SEQUENTIAL_SEEDS = 64
 
 
 @dataclass
@@ -55,6 +73,11 @@ class CompareSpec:
     tokenizer_sha256: str = ""
     weights: dict[str, float] = field(default_factory=dict)  # eval set → weight in the target (default 1 each)
     reference: str = ""  # the candidate the verdict table compares every other one with (default: the first)
+    max_seeds: int | None = None  # `seeds: {min, max}`: seeds are added up to this count (sequential.py)
+    tokenizer: str = ""  # the tokenizer file (leakage.py decodes documents with it); "" → token-id n-grams
+    decontaminate: bool = False  # train each candidate without its documents that overlap an eval set
+    pairs: str = "all"  # which pairs are tested: all, or only each candidate against the reference (fewer tests)
+    scales: list[dict] = field(default_factory=list)  # [{name, model, train}]: the same compare at each (scales.py)
 
     def weight(self, eval_set: str) -> float:
         return self.weights.get(eval_set, 1.0)
@@ -69,6 +92,11 @@ class CompareSpec:
             "model": self.model,
             "train": self.train,
             "seeds": self.seeds,
+            "max_seeds": self.max_seeds,
+            "tokenizer": self.tokenizer or None,
+            "decontaminate": self.decontaminate,
+            "pairs": self.pairs,
+            "scales": self.scales,
             "alpha": self.alpha,
             "test": self.test,
             "tokenizer_sha256": self.tokenizer_sha256,
@@ -104,17 +132,43 @@ def parse_spec(data: Any, path: str, base: Path) -> CompareSpec:
     for key in train_keys:
         if key in RESERVED_TRAIN_KEYS:
             raise ConfigError(f"{path}: train.{key}: set by compare (candidates, eval, model, seeds); remove it")
-    seeds = _seeds(data.get("seeds", list(DEFAULT_SEEDS)), path)
+    seeds, max_seeds = _seeds(data.get("seeds", list(DEFAULT_SEEDS)), path)
     alpha = fraction(data.get("alpha", 0.05), f"{path}: alpha", zero=False)
     test = data.get("test", "welch")
     if test not in TESTS:
         raise ConfigError(f"{path}: test: expected one of {', '.join(TESTS)}, got {test!r}")
 
     spec = CompareSpec(
-        path, name, candidates, evals, dict(model), dict(train_keys), seeds, alpha, test, sha, weights, reference
+        path,
+        name,
+        candidates,
+        evals,
+        dict(model),
+        dict(train_keys),
+        seeds,
+        alpha,
+        test,
+        sha,
+        weights,
+        reference,
+        max_seeds,
     )
+    spec.tokenizer = _tokenizer_file(data.get("tokenizer"), candidates, sha, path, base)
+    spec.decontaminate = data.get("decontaminate", False)
+    if not isinstance(spec.decontaminate, bool):
+        raise ConfigError(f"{path}: decontaminate: expected true or false, got {spec.decontaminate!r}")
+    spec.pairs = data.get("pairs", "all")
+    if spec.pairs not in PAIRS:
+        raise ConfigError(f"{path}: pairs: expected one of {', '.join(PAIRS)}, got {spec.pairs!r}")
+    spec.scales = parse_scales(data.get("scales"), spec.model, spec.train, path, NAME_RE, NAME_RULE)
     # the trainer validates its own keys; do it now, with a stand-in train dir, so a typo fails before any training
-    trainer_config(spec, next(iter(evals.values())), seeds[0], "/nonexistent")
+    each: list[dict | None] = list(spec.scales) or [None]
+    for scale in each:
+        scaled = spec if scale is None else at_scale(spec, scale)
+        try:
+            trainer_config(scaled, next(iter(evals.values())), seeds[0], "/nonexistent")
+        except ConfigError as err:
+            raise ConfigError(f"{err} (scale {scale['name']})" if scale else str(err)) from None
     return spec
 
 
@@ -247,17 +301,55 @@ def _one_tokenizer(candidates: list[Candidate], evals: dict[str, str], path: str
     return sha
 
 
-def _seeds(seeds: Any, path: str) -> list[int]:
-    """A list of distinct integers, or a count n → 0..n-1."""
+def _tokenizer_file(value: Any, candidates: list[Candidate], sha: str, path: str, base: Path) -> str:
+    """The tokenizer file the leakage check decodes documents with: `tokenizer:` (its SHA-256 must be the token
+    dirs'), else the tokenizer of a pipeline candidate's tokenize stage; "" when neither is known (token manifests
+    name their tokenizer by hash only), so the check falls back to n-grams of token ids."""
+    from curate import config
+    from curate.settings import expand
+    from curate.tokens import file_sha256
+
+    if value is None:
+        for cand in candidates:
+            if cand.kind == "pipeline":
+                stages = [s for s in config.load(cand.path).stages if s.definition.writes_tokens]
+                return str(expand(stages[-1].params["tokenizer"]))
+        return ""
+    value = expand(value) if isinstance(value, str) else value  # ${CURATE_DATA} and the like
+    file = relative_path(value, base, f"{path}: tokenizer", "the tokenizer file (tokenizer.json)")
+    if not file.is_file():
+        raise ConfigError(f"{path}: tokenizer: {file} is not a file")
+    if file_sha256(file) != sha:
+        raise ConfigError(f"{path}: tokenizer: {file} is not the tokenizer of the token directories (SHA-256 differs)")
+    return str(file)
+
+
+def _seeds(seeds: Any, path: str) -> tuple[list[int], int | None]:
+    """A list of distinct integers, or a count n → 0..n-1 (fixed seeds); or `{min: m, max: M}` → seeds 0..m-1 first,
+    more added one look at a time up to M while pairs are undecided (sequential.py)."""
+    if isinstance(seeds, dict):
+        for key in seeds:
+            if key not in SEQUENTIAL_KEYS:
+                raise ConfigError(f"{path}: seeds.{key}: unknown key; allowed: {', '.join(SEQUENTIAL_KEYS)}")
+        low = seeds.get("min", DEFAULT_SEEDS[-1] + 1)
+        if not is_int(low) or low < 2:
+            raise ConfigError(f"{path}: seeds.min: expected an integer ≥ 2 (a t-test needs two seeds), got {low!r}")
+        high = seeds.get("max")
+        if not isinstance(high, int) or not is_int(high) or not low < high <= MAX_SEQUENTIAL_SEEDS:
+            raise ConfigError(
+                f"{path}: seeds.max: expected an integer from seeds.min + 1 ({low + 1}) to {MAX_SEQUENTIAL_SEEDS}, "
+                f"got {high!r}"
+            )
+        return list(range(low)), high
     if is_int(seeds):
         if seeds < 1:
             raise ConfigError(f"{path}: seeds: expected a positive count or a list of integers, got {seeds!r}")
         seeds = list(range(seeds))
     if not isinstance(seeds, list) or not seeds or not all(is_int(s) for s in seeds):
-        raise ConfigError(f"{path}: seeds: expected a list of integers (or a count), got {seeds!r}")
+        raise ConfigError(f"{path}: seeds: expected a list of integers, a count, or {{min: M, max: N}}, got {seeds!r}")
     if len(set(seeds)) != len(seeds):
         raise ConfigError(f"{path}: seeds: {seeds!r} repeats a seed")
-    return list(seeds)
+    return list(seeds), None
 
 
 def trainer_config(spec: CompareSpec, train_dir: str, seed: int, out_dir: str) -> dict:

@@ -82,15 +82,21 @@ def identical_groups(names: list[str], data: dict[str, dict]) -> list[dict]:
 
 
 def _pairs(spec: CompareSpec, runs: dict[str, list[dict]], metric: str, order: list[str]) -> list[dict]:
-    """Every pair of the metric's order (a ranked above b), tested on the seeds both have."""
+    """Every pair of the metric's order (a ranked above b), or with `pairs: reference` only those with the reference:
+    Welch on all runs of each, paired on the seeds both have."""
     pairs = []
     how = "paired by seed" if spec.test == "paired" else "difference of the means"
+    reference = spec.reference or spec.candidates[0].name
     for i, a in enumerate(order):
         for b in order[i + 1 :]:
+            if spec.pairs == "reference" and reference not in (a, b):
+                continue
             va, vb = _values(runs[a], metric), _values(runs[b], metric)
-            seeds = [s for s in spec.seeds if s in va and s in vb]
-            xs, ys = [va[s] for s in seeds], [vb[s] for s in seeds]
-            test = paired_test(xs, ys) if spec.test == "paired" else welch_test(xs, ys)
+            if spec.test == "paired":
+                seeds = sorted(set(va) & set(vb))
+                test = paired_test([va[s] for s in seeds], [vb[s] for s in seeds])
+            else:  # every run of each: with seeds added on demand, one candidate may have more than the other
+                test = welch_test(list(va.values()), list(vb.values()))
             pairs.append({"metric": metric, "a": a, "b": b, "difference": f"b − a (bpb), {how}", **test})
     return pairs
 
@@ -122,13 +128,19 @@ def _verdict(pair: dict, identical: dict[frozenset, dict]) -> str:
     return text + (f"; {same['text']}" if same else "")
 
 
+def _seed_count(per: dict, metric: str) -> str:
+    counts = sorted({_stats(per, n, metric)["n"] for n in per})
+    return f"{counts[0]} seeds" if len(counts) == 1 else f"{counts[0]}–{counts[-1]} seeds per candidate"
+
+
 def _block(spec: CompareSpec, metric: str, per: dict, order: list[str], pairs: list[dict]) -> dict:
     """A metric's ranking (a candidate shares the rank above it unless the two differ significantly), its verdicts
     (every significant pair first, then the others with their MDD) and a one-line summary."""
-    lookup = {(p["a"], p["b"]): p for p in pairs}
+    lookup = {frozenset((p["a"], p["b"])): p for p in pairs}
     ranking, rank = [], 1
     for i, name in enumerate(order):
-        if i and lookup[(order[i - 1], name)]["significant"]:
+        above = lookup.get(frozenset((order[i - 1], name))) if i else None
+        if above is not None and above["significant"]:  # untested neighbours (`pairs: reference`) share the rank
             rank = i + 1
         s = _stats(per, name, metric)
         ranking.append(
@@ -146,7 +158,7 @@ def _block(spec: CompareSpec, metric: str, per: dict, order: list[str], pairs: l
     if not significant:
         summary = (
             f"no significant difference between {', '.join(order)} {_on(metric)} "
-            f"(alpha {spec.alpha}, {len(spec.seeds)} seeds): {detectable}"
+            f"(alpha {spec.alpha}, {_seed_count(per, metric)}): {detectable}"
         )
     else:
         best = [r["candidate"] for r in ranking if r["rank"] == 1]
@@ -159,10 +171,27 @@ def _block(spec: CompareSpec, metric: str, per: dict, order: list[str], pairs: l
     return {"ranking": ranking, "pairwise": pairs, "verdicts": verdicts, "summary": summary}
 
 
-def analyse(spec: CompareSpec, runs: dict[str, list[dict]], data: dict[str, dict] | None = None) -> dict:
+def pair_key(pair: dict) -> tuple[str, frozenset[str]]:
+    """A pair's identity whatever its order: (metric, {a, b})."""
+    return pair["metric"], frozenset((pair["a"], pair["b"]))
+
+
+def analyse(
+    spec: CompareSpec,
+    runs: dict[str, list[dict]],
+    data: dict[str, dict] | None = None,
+    level: float | None = None,
+    decided: dict[tuple[str, frozenset[str]], dict] | None = None,
+    look: dict | None = None,
+) -> dict:
     """The comparison dict (format curate-compare/2, see the package docstring) from each candidate's runs (their
     figures from `stats.run_figures`, plus the trainer's optional `sample` and `eval_coverage`) and what each
-    candidate trains on (`data`: manifest_sha256, mix_sha256, run_hashes: for naming identical candidates)."""
+    candidate trains on (`data`: manifest_sha256, mix_sha256, run_hashes: for naming identical candidates).
+
+    Sequential seeds (sequential.py) call it once per look: `level` is the alpha this look may spend (default: the
+    spec's alpha, all of it), `decided` the pairs found significant at earlier looks (`pair_key` → that look's
+    pair), which stay decided and leave the family (the rest are one Holm family at `level`), and `look` the look
+    ({look, seeds}) a pair found significant now is marked with."""
     names = [c.name for c in spec.candidates]
     esets = list(spec.eval)
     reference = spec.reference or names[0]
@@ -186,24 +215,36 @@ def analyse(spec: CompareSpec, runs: dict[str, list[dict]], data: dict[str, dict
     pairs = {m: _pairs(spec, runs, m, orders[m]) for m in orders}
     # one Holm family: (eval sets + target) × pairs; one eval set IS the target, so it is counted once
     tested = [TARGET, *esets] if len(esets) > 1 else [TARGET]
-    family = [p for m in tested for p in pairs[m]]
+    level = spec.alpha if level is None else level
+    decided = decided or {}
+    family = [p for m in tested for p in pairs[m] if pair_key(p) not in decided]
     for pair, p_holm in zip(family, holm([p["p_value"] for p in family])):
         pair["p_holm"] = p_holm
-    if len(esets) == 1:
-        by_ab = {(p["a"], p["b"]): p for p in pairs[TARGET]}
-        for pair in pairs[esets[0]]:
-            pair["p_holm"] = by_ab[(pair["a"], pair["b"])]["p_holm"]
     m_tests = sum(p["p_value"] is not None for p in family)
-    alpha_per_test = spec.alpha / m_tests if m_tests else None
+    alpha_per_test = level / m_tests if m_tests else None
 
     identical = identical_groups(names, data or {})
     same = {frozenset(g["candidates"]): g for g in identical}
-    for metric_pairs in pairs.values():
-        for pair in metric_pairs:
-            pair["significant"] = pair["p_holm"] is not None and pair["p_holm"] < spec.alpha
+    for metric in tested:
+        for i, pair in enumerate(pairs[metric]):
+            if pair_key(pair) in decided:  # significant at an earlier look: that look's test and verdict stand
+                pairs[metric][i] = decided[pair_key(pair)]
+                continue
+            pair["significant"] = pair["p_holm"] is not None and pair["p_holm"] < level
             pair["mdd"] = None if alpha_per_test is None else mdd(pair["se"], pair["df"], alpha_per_test)
             pair["identical"] = frozenset((pair["a"], pair["b"])) in same
             pair["verdict"] = _verdict(pair, same)
+            if look is not None and pair["significant"]:
+                pair["look"] = look["look"]
+                pair["verdict"] += (
+                    f"; decided at look {look['look']} ({pair['n']} seeds, that look's alpha {level:.4g})"
+                )
+    if len(esets) == 1:  # the one eval set is the target: its tests are the target's, relabelled
+        by_ab = {frozenset((p["a"], p["b"])): p for p in pairs[TARGET]}
+        for i, pair in enumerate(pairs[esets[0]]):
+            twin = by_ab[frozenset((pair["a"], pair["b"]))]
+            pairs[esets[0]][i] = {**twin, "metric": esets[0]}
+            pairs[esets[0]][i]["verdict"] = _verdict(pairs[esets[0]][i], same)
     blocks = {m: _block(spec, m, per, orders[m], pairs[m]) for m in orders}
 
     for name in names:  # each candidate against the reference, per metric: what the verdict table marks
@@ -245,7 +286,7 @@ def analyse(spec: CompareSpec, runs: dict[str, list[dict]], data: dict[str, dict
         "spec": spec.to_dict(),
         "alpha": spec.alpha,
         "test": spec.test,
-        "seeds": spec.seeds,
+        "seeds": sorted({r["seed"] for rs in runs.values() for r in rs}),
         "reference": reference,
         "target": {
             "definition": "sum over eval sets of weight × bpb / sum of weights (each run's final bpb per eval set)",
@@ -259,6 +300,7 @@ def analyse(spec: CompareSpec, runs: dict[str, list[dict]], data: dict[str, dict
             "correction": "Holm over (eval sets + target) × pairs" if len(esets) > 1 else "Holm over the pairs",
             "tests": m_tests,
             "alpha": spec.alpha,
+            "level": level,  # the alpha this analysis spent: spec.alpha, or one look's share (sequential seeds)
             "alpha_per_test": alpha_per_test,
             "power": POWER,
             "mdd_formula": "(t_{1-alpha_per_test/2, df} + t_{power, df}) × SE",

@@ -186,6 +186,51 @@ def _groups(keys: np.ndarray, members: np.ndarray, rank_key: np.ndarray) -> tupl
     return sorted_members[removed], survivor_of[removed]
 
 
+def band_pairs(bands: np.ndarray) -> np.ndarray:
+    """Pairs of rows with the same key in some band ((N, bands) MinHash band keys): each band's rows sorted by key,
+    neighbours with equal keys paired, so a bucket of k rows is a chain of k − 1 pairs (its component is the same)."""
+    parts = []
+    for band in range(bands.shape[1]):
+        keys = bands[:, band]
+        order = np.argsort(keys, kind="stable")
+        same = keys[order][1:] == keys[order][:-1]
+        parts.append(np.stack([order[:-1][same], order[1:][same]], axis=1).astype(np.int64))
+    return np.concatenate(parts) if parts else np.zeros((0, 2), dtype=np.int64)
+
+
+def decide(keys: dict[str, np.ndarray], pairs: np.ndarray, dedup: Dedup) -> tuple[np.ndarray, np.ndarray]:
+    """Which documents go: exact groups, then URL groups, then connected components of the LSH pairs, one survivor
+    (smallest id hash) per group. keys: id (required), text, url and has_url (when those rules are on), one entry per
+    document; pairs: (P, 2) row indices. Returns (reason code per document: 0 kept, 1 exact, 2 URL, 3 near; the row
+    it was found to duplicate, -1 when kept). Shared by the cluster phase and `curate ablate`, which decides again
+    for each subset of the documents."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    rank_key = keys["id"]
+    total = len(rank_key)
+    reason = np.zeros(total, dtype=np.int8)
+    kept = np.full(total, -1, dtype=np.int64)
+    everyone = np.arange(total)
+    if dedup.exact:
+        gone, survivor = _groups(keys["text"], everyone, rank_key)
+        reason[gone], kept[gone] = 1, survivor
+    if dedup.url:
+        alive = everyone[(reason == 0) & keys["has_url"].astype(bool)]
+        gone, survivor = _groups(keys["url"], alive, rank_key)
+        reason[gone], kept[gone] = 2, survivor
+    if dedup.near and total:
+        represent = np.where(reason > 0, kept, everyone)  # an exact/URL duplicate stands for its survivor
+        a, b = represent[pairs[:, 0]], represent[pairs[:, 1]]
+        keep = a != b
+        graph = coo_matrix((np.ones(int(keep.sum()), dtype=np.int8), (a[keep], b[keep])), shape=(total, total))
+        _, component = connected_components(graph, directed=False)
+        alive = everyone[reason == 0]
+        gone, survivor = _groups(component.astype(np.uint64), alive, rank_key)
+        reason[gone], kept[gone] = 3, survivor
+    return reason, kept
+
+
 class DedupCluster(PipelineStep):
     """Phase 3 (one task): decide which documents go, and which kept document each one duplicates."""
 
@@ -197,38 +242,22 @@ class DedupCluster(PipelineStep):
         self.workdir, self.staged, self.dedup = workdir, staged, dedup
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        from scipy.sparse import coo_matrix
-        from scipy.sparse.csgraph import connected_components
-
         workdir = Path(self.workdir)
         with self.track_time():
             rank_key, offsets = _load_keys(workdir, "id")
             total = len(rank_key)
-            reason = np.zeros(total, dtype=np.int8)
-            kept = np.full(total, -1, dtype=np.int64)
-            everyone = np.arange(total)
+            keys = {"id": rank_key}
             if self.dedup.exact:
-                text, _ = _load_keys(workdir, "text")
-                gone, survivor = _groups(text, everyone, rank_key)
-                reason[gone], kept[gone] = 1, survivor
+                keys["text"], _ = _load_keys(workdir, "text")
             if self.dedup.url:
-                url, _ = _load_keys(workdir, "url")
-                has_url, _ = _load_keys(workdir, "has_url")
-                alive = everyone[(reason == 0) & has_url.astype(bool)]
-                gone, survivor = _groups(url, alive, rank_key)
-                reason[gone], kept[gone] = 2, survivor
+                keys["url"], _ = _load_keys(workdir, "url")
+                keys["has_url"], _ = _load_keys(workdir, "has_url")
+            pairs = np.zeros((0, 2), dtype=np.int64)
             if self.dedup.near and total:
                 parts = [np.load(p) for p in sorted((workdir / "pairs").glob("*.npy"))]
-                pairs = np.concatenate(parts) if parts else np.zeros((0, 2), dtype=np.int64)
+                pairs = np.concatenate(parts) if parts else pairs
                 self.stat_update("lsh_pairs", value=len(pairs))
-                represent = np.where(reason > 0, kept, everyone)  # an exact/URL duplicate stands for its survivor
-                a, b = represent[pairs[:, 0]], represent[pairs[:, 1]]
-                keep = a != b
-                graph = coo_matrix((np.ones(int(keep.sum()), dtype=np.int8), (a[keep], b[keep])), shape=(total, total))
-                _, component = connected_components(graph, directed=False)
-                alive = everyone[reason == 0]
-                gone, survivor = _groups(component.astype(np.uint64), alive, rank_key)
-                reason[gone], kept[gone] = 3, survivor
+            reason, kept = decide(keys, pairs, self.dedup)
             first = kept.copy()  # the document each one was found to duplicate
             for _ in range(3):  # ...which a later rule may have removed too: point at the one that was kept
                 moved = (kept >= 0) & (reason[np.maximum(kept, 0)] > 0)

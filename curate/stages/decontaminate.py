@@ -62,19 +62,25 @@ def build_index(paths: list[str], n_grams: int = DEFAULT_N_GRAMS) -> EvalIndex:
     hasher = MinHasher(n_grams=n_grams)
     names: list[str] = []
     parts: list[np.ndarray] = []
-    owners: list[np.ndarray] = []
     for file in eval_files(paths):
         for index, row in enumerate(read_rows(file)):
             text = row.get("text")
             if not isinstance(text, str) or not text.strip():
                 continue
-            grams = np.unique(hasher.shingles(text))
-            owners.append(np.full(len(grams), len(names), dtype=np.int32))
-            parts.append(grams)
+            parts.append(hasher.shingles(text))
             names.append(f"{row.get('id') or f'row {index}'} ({Path(file).name})")
     if not names:
         raise ValueError(f"no eval documents with text in {', '.join(paths)}")
-    hashes, doc = np.concatenate(parts), np.concatenate(owners)
+    return index_grams(parts, names)
+
+
+def index_grams(parts: list[np.ndarray], names: list[str]) -> EvalIndex:
+    """The index of eval documents given as their n-gram hashes (`parts[i]`: document i's, duplicates allowed; an
+    empty array for a document without n-grams, which then matches nothing) and their names."""
+    uniques = [np.unique(grams) for grams in parts]
+    owners = [np.full(len(grams), i, dtype=np.int32) for i, grams in enumerate(uniques)]
+    hashes = np.concatenate(uniques or [np.zeros(0, np.uint64)]).astype(np.uint64)
+    doc = np.concatenate(owners or [np.zeros(0, np.int32)])
     order = np.argsort(hashes, kind="stable")
     hashes, doc = hashes[order], doc[order]
     keys, start = np.unique(hashes, return_index=True)
@@ -82,21 +88,41 @@ def build_index(paths: list[str], n_grams: int = DEFAULT_N_GRAMS) -> EvalIndex:
     return EvalIndex(keys, np.append(start, len(hashes)).astype(np.int64), doc, grams, names)
 
 
+def containments(index: EvalIndex, hashes: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Every (document, eval document) pair of a batch that shares an n-gram, with the containment: the share of the
+    eval document's distinct n-grams the document holds. The batch's hashes are concatenated, document d's being
+    hashes[offsets[d]:offsets[d + 1]]. Returns (document, eval document, containment) arrays sorted by document,
+    then eval document. Vectorized over the batch: no Python code runs per document or per n-gram."""
+    none = np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float64)
+    nk = len(index.keys)
+    if not nk or not len(hashes):
+        return none
+    offsets = np.asarray(offsets, dtype=np.int64)
+    doc = np.repeat(np.arange(len(offsets) - 1, dtype=np.int64), np.diff(offsets))
+    at = np.minimum(np.searchsorted(index.keys, hashes), nk - 1)
+    hit = index.keys[at] == hashes
+    if not hit.any():
+        return none
+    pair = np.unique(doc[hit] * nk + at[hit])  # a document's n-gram counts once
+    doc, at = pair // nk, pair % nk
+    first, lengths = index.start[at], index.start[at + 1] - index.start[at]
+    owner = np.repeat(doc, lengths)
+    # the posting list of each hit, laid end to end: first[j] + 0, 1, ..., lengths[j] - 1
+    ends = np.cumsum(lengths)
+    positions = np.arange(ends[-1], dtype=np.int64) + np.repeat(first - (ends - lengths), lengths)
+    ne = len(index.names)
+    keys, counts = np.unique(owner * ne + index.doc[positions], return_counts=True)
+    docs, evals = keys // ne, keys % ne
+    return docs, evals, counts / np.maximum(index.grams[evals], 1)
+
+
 def overlap(index: EvalIndex, grams: np.ndarray) -> tuple[int, float]:
     """The eval document a text's n-grams contain most of, and that containment (−1, 0.0 when none is shared)."""
-    grams = np.unique(grams)
-    at = np.searchsorted(index.keys, grams)
-    inside = at < len(index.keys)
-    at, grams = at[inside], grams[inside]
-    at = at[index.keys[at] == grams]
-    if not len(at):
+    _, evals, containment = containments(index, grams, np.array([0, len(grams)]))
+    if not len(evals):
         return -1, 0.0
-    counts = np.zeros(len(index.names), dtype=np.int64)
-    for k in at:  # posting lists are short: an n-gram is rarely in more than a few eval documents
-        np.add.at(counts, index.doc[index.start[k] : index.start[k + 1]], 1)
-    containment = counts / np.maximum(index.grams, 1)
-    best = int(np.argmax(containment))
-    return best, float(containment[best])
+    best = int(np.argmax(containment))  # evals are ascending: a tie names the first eval document
+    return int(evals[best]), float(containment[best])
 
 
 class Decontaminate(BaseFilter):
