@@ -56,3 +56,33 @@ def test_two_scales_rank_and_agree_on_the_large_effect(compare_corpus, tmp_path)
     assert len(list((tmp_path / "out" / "runs").iterdir())) == 12
     assert result["ranking"] == sc["per_scale"]["d64"]["ranking"]
     assert "Scales: does the ranking hold?" in (tmp_path / "out" / "report.html").read_text()
+
+
+@pytest.mark.slow
+def test_compares_naming_one_cache_share_their_runs(compare_corpus, tmp_path):
+    cache = tmp_path / "cache"
+    first = write_compare_spec(
+        tmp_path / "a.yaml",
+        [
+            {"name": "half", "tokens": str(compare_corpus["half_a"])},
+            {"name": "b", "tokens": str(compare_corpus["half_b"])},
+        ],
+        compare_corpus,
+        seeds=2,
+        cache=str(cache),
+    )
+    run_compare(first, tmp_path / "a", log=None)
+    second = write_compare_spec(
+        tmp_path / "b.yaml",
+        [
+            {"name": "clean", "tokens": str(compare_corpus["clean"])},
+            {"name": "half", "tokens": str(compare_corpus["half_a"])},
+        ],
+        compare_corpus,
+        seeds=2,
+        cache="cache",  # relative to the compare file's folder: the same folder
+    )
+    result = run_compare(second, tmp_path / "b", log=None)
+    assert [r["reused"] for r in result["candidates"]["half"]["runs"]] == [True, True]
+    assert [r["reused"] for r in result["candidates"]["clean"]["runs"]] == [False, False]
+    assert len(list(cache.iterdir())) == 6 and not (tmp_path / "b" / "runs").exists()

@@ -181,11 +181,13 @@ def finished_summary(run_dir: Path) -> dict | None:
 
 
 def run_config(spec: CompareSpec, train_dir: Path, seed: int, out: Path) -> tuple[dict, str, Path]:
-    """One (candidate, seed)'s trainer config, its hash and its folder runs/<hash>: the one place a run is named, so
-    `run_compare` and `plan` (which trains pilot seeds for the compare to reuse) always agree on it."""
-    cfg = trainer_config(spec, str(train_dir), seed, str(out / "runs" / "pending"))
+    """One (candidate, seed)'s trainer config, its hash and its folder runs/<hash> (under `cache:` when the spec names
+    one): the one place a run is named, so `run_compare` and `plan` (which trains pilot seeds for the compare to
+    reuse) always agree on it, and compares sharing a cache share their runs."""
+    runs = Path(spec.cache) if spec.cache else out / "runs"
+    cfg = trainer_config(spec, str(train_dir), seed, str(runs / "pending"))
     digest = config_hash(cfg)
-    run_dir = out / "runs" / digest
+    run_dir = runs / digest
     cfg["out_dir"] = str(run_dir)
     return cfg, digest, run_dir
 
@@ -235,7 +237,7 @@ def compare_at_scale(spec: CompareSpec, out: Path, say: Log) -> tuple[dict, dict
         return {
             "seed": seed,
             "hash": digest,
-            "dir": str(run_dir.relative_to(out)),
+            "dir": str(run_dir.relative_to(out)) if run_dir.is_relative_to(out) else str(run_dir),
             "train_dir": str(train_dir),
             "reused": reused,
             **run_figures(summary["eval"], spec.weights),  # bpb (the target), eval_sets, pooled, domains

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from curate.compare.scales import at_scale, parse_scales
+from curate.settings import expand
 from curate.spec import (
     ConfigError,
     check_top_level,
@@ -34,6 +35,7 @@ TOP_KEYS = (
     "decontaminate",
     "pairs",
     "scales",
+    "cache",
 )
 PAIRS = ("all", "reference")
 TESTS = ("welch", "paired")
@@ -78,6 +80,7 @@ class CompareSpec:
     decontaminate: bool = False  # train each candidate without its documents that overlap an eval set
     pairs: str = "all"  # which pairs are tested: all, or only each candidate against the reference (fewer tests)
     scales: list[dict] = field(default_factory=list)  # [{name, model, train}]: the same compare at each (scales.py)
+    cache: str = ""  # the folder of trained runs (default OUT_DIR/runs); compares naming one folder share runs
 
     def weight(self, eval_set: str) -> float:
         return self.weights.get(eval_set, 1.0)
@@ -97,6 +100,7 @@ class CompareSpec:
             "decontaminate": self.decontaminate,
             "pairs": self.pairs,
             "scales": self.scales,
+            "cache": self.cache or None,
             "alpha": self.alpha,
             "test": self.test,
             "tokenizer_sha256": self.tokenizer_sha256,
@@ -160,6 +164,8 @@ def parse_spec(data: Any, path: str, base: Path) -> CompareSpec:
     spec.pairs = data.get("pairs", "all")
     if spec.pairs not in PAIRS:
         raise ConfigError(f"{path}: pairs: expected one of {', '.join(PAIRS)}, got {spec.pairs!r}")
+    if data.get("cache") is not None:
+        spec.cache = str(relative_path(expand(str(data["cache"])), base, f"{path}: cache", "a folder for the runs"))
     spec.scales = parse_scales(data.get("scales"), spec.model, spec.train, path, NAME_RE, NAME_RULE)
     # the trainer validates its own keys; do it now, with a stand-in train dir, so a typo fails before any training
     each: list[dict | None] = list(spec.scales) or [None]
@@ -231,7 +237,6 @@ def _pipeline_candidate(cname: str, entry: dict, base: Path, where: str) -> Cand
     """`pipeline: YAML` + `input: [files or globs]`: the pipeline must end in a tokenize stage (its tokenizer is the
     candidate's); relative paths resolve against the compare file's folder."""
     from curate import config
-    from curate.settings import expand
     from curate.tokens import file_sha256
 
     value, inputs = entry["pipeline"], entry.get("input")
