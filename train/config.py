@@ -61,6 +61,7 @@ SPEC = {
     "eval_every": (int, 0),  # steps; 0: only at the end
     "eval_tokens": (_NUM + (str,), 1_000_000),  # cap per eval set (whole documents)
     "eval_batch": (int, None),  # windows per eval forward pass (default micro_batch)
+    "ema_halflife": (_NUM, 0.0),  # EMA of the weights, half-life as a fraction of the steps (0: none); see loop.py
     "checkpoint_every": (int, 0),  # steps; 0: only at the end (and at a stop)
     "log_every": (int, 10),
     "seed": (int, 0),
@@ -237,3 +238,9 @@ def _check_schedule_keys(cfg: dict) -> None:
         raise ConfigError("key 'warmup_fraction': must be < 1", key="warmup_fraction")
     if cfg["min_lr_ratio"] > 1:
         raise ConfigError("key 'min_lr_ratio': must be <= 1", key="min_lr_ratio")
+    if not 0 <= cfg["ema_halflife"] <= 1:
+        raise ConfigError(
+            "key 'ema_halflife': must be between 0 (no EMA) and 1 (a fraction of the run's steps), "
+            f"got {cfg['ema_halflife']!r}",
+            key="ema_halflife",
+        )

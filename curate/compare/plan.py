@@ -41,7 +41,7 @@ from curate.compare.runner import (
     train_run,
 )
 from curate.compare.spec import CompareSpec, load_spec
-from curate.compare.stats import run_figures
+from curate.compare.stats import summary_figures
 from curate.runfolder import prepare
 
 FORMAT = "curate-compare-plan/1"
@@ -141,7 +141,7 @@ def plan_compare(
     rows: dict[str, dict] = {}
     for figure in figures:
         values = [
-            [_value(run_figures(s["eval"], spec.weights), figure) for s in done.values()] for done in summaries.values()
+            [_value(summary_figures(s, spec.weights), figure) for s in done.values()] for done in summaries.values()
         ]
         sigma, count = _pooled_sigma(values)
         row: dict = {"sigma": sigma, "candidates": count, "mdd": None}

@@ -311,7 +311,7 @@ def write_report(result: dict, path: Path) -> None:
         f"<h1>{e(title)}</h1>",
         f"<p><b>{e(result['summary'])}</b></p>",
         identical,
-        f"<p>{e(result['metric'])}; {_seeds(result)}, "
+        f"<p>{e(result['metric'])} of each run's {e(result.get('figure', 'final'))} eval; {_seeds(result)}, "
         f"alpha {result['alpha']}, {e(TEST_NAMES[result['test']])}, reference {e(result['reference'])}.</p>",
         "<h2>Verdict table</h2>",
         verdict_table(result),

@@ -20,7 +20,7 @@ from curate.compare.report import write_report
 from curate.compare.scales import agreement, at_scale
 from curate.compare.sequential import run_sequential
 from curate.compare.spec import Candidate, CompareSpec, load_spec, trainer_config
-from curate.compare.stats import curve, run_figures
+from curate.compare.stats import curve, summary_figures
 from curate.compare.verdicts import analyse
 from curate.runfolder import Contract, prepare
 
@@ -58,6 +58,8 @@ def config_hash(cfg: dict) -> str:
     from train.sampling import DATA_FORMAT
 
     keyed = {k: v for k, v in cfg.items() if k not in UNHASHED_KEYS}
+    if not keyed.get("ema_halflife"):  # off (the default) learns what runs before the key existed learned
+        keyed.pop("ema_halflife", None)
     keyed["data_format"] = DATA_FORMAT
     keyed["train"] = [{"path": d, "manifest_sha256": _manifest_sha(d)} for d in cfg["train"]]
     keyed["eval"] = {n: {"path": d, "manifest_sha256": _manifest_sha(d)} for n, d in sorted(cfg["eval"].items())}
@@ -240,7 +242,7 @@ def compare_at_scale(spec: CompareSpec, out: Path, say: Log) -> tuple[dict, dict
             "dir": str(run_dir.relative_to(out)) if run_dir.is_relative_to(out) else str(run_dir),
             "train_dir": str(train_dir),
             "reused": reused,
-            **run_figures(summary["eval"], spec.weights),  # bpb (the target), eval_sets, pooled, domains
+            **summary_figures(summary, spec.weights),  # bpb (the target), eval_sets, pooled, domains, figure
             "sample": summary.get("sample"),  # what the run trained on (newer trainers)
             "eval_coverage": summary.get("eval_sets"),  # how much of each eval set it was scored on
             "curve": curve(run_dir / "metrics.jsonl", spec.weights),

@@ -47,8 +47,33 @@ def run_figures(evals: dict, weights: dict[str, float] | None = None) -> dict:
     }
 
 
+def run_evals(summary: dict) -> tuple[dict, str]:
+    """The eval figures a run contributes, and which they are: the EMA shadow's final eval (summary["eval_ema"],
+    trainer key `ema_halflife`) when the run has one, else the raw weights' final eval (summary["eval"]). Every run
+    of a compare has the same trainer config, so every candidate gets the same treatment."""
+    ema = summary.get("eval_ema")
+    if ema:
+        halflife = (summary.get("ema") or {}).get("halflife")
+        return ema, "ema" if halflife is None else f"ema (half-life {halflife:g} of the steps)"
+    return summary["eval"], "final"
+
+
+def summary_figures(summary: dict, weights: dict[str, float] | None = None) -> dict:
+    """`run_figures` of the figures `run_evals` picks, plus `figure` (which they are: "final" or "ema (half-life h of
+    the steps)") and `final_raw` {bpb (the target), eval_sets {name: bpb}}: the raw weights' final eval, which the
+    curve's last point shows."""
+    evals, figure = run_evals(summary)
+    raw = summary["eval"]
+    return {
+        **run_figures(evals, weights),
+        "figure": figure,
+        "final_raw": {"bpb": target_bpb(raw, weights), "eval_sets": {e: fig["bpb"] for e, fig in raw.items()}},
+    }
+
+
 def curve(metrics: Path, weights: dict[str, float] | None = None) -> list[list[float]]:
-    """[tokens, target bpb] at each eval point of a run's metrics.jsonl (empty when the file is missing)."""
+    """[tokens, target bpb] at each eval point of a run's metrics.jsonl (empty when the file is missing): the raw
+    weights' figures, also at the final point when the run's figure is its EMA (`summary_figures`)."""
     points = []
     if metrics.is_file():
         for line in metrics.read_text().splitlines():

@@ -283,6 +283,8 @@ def analyse(
     return {
         "format": FORMAT,
         "metric": "held-out bits per byte (lower is better)",
+        # which eval each run contributes: its final eval, or its EMA weights' (trainer key ema_halflife)
+        "figure": ", ".join(sorted({r.get("figure", "final") for rs in runs.values() for r in rs})),
         "spec": spec.to_dict(),
         "alpha": spec.alpha,
         "test": spec.test,
