@@ -20,7 +20,7 @@ help:
 	@echo "make pipeline  PIPELINE=pipelines/fineweb.yaml INPUT='crawl/*.warc.gz' OUTPUT=runs/x [WORKERS=2]"
 	@echo "make compare   raw vs fineweb vs mix, ranked by held-out bits per byte of a tiny proxy model"
 	@echo "make bench     pipeline, MinHash, dedup and tokenization benchmarks against named baselines"
-	@echo "make bench-train  proxy-model training tokens/s (and MFU on a GPU)"
+	@echo "make bench-train  proxy-model training tokens/s vs a nanoGPT-shaped baseline (and MFU on a GPU)"
 
 # The venv is rebuilt when the dependency pins change. constraints.txt pins every package for CI and the demo;
 # pyproject.toml keeps ranges for users installing curate into their own environment.

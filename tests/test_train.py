@@ -65,6 +65,7 @@ def tiny_config(corpus, out: Path, **kw) -> dict:
         "log_every": 1,
         "seed": 1,
         "device": "cpu",
+        "dtype": "fp32",
         "threads": 2,
     }
     cfg.update(kw)
