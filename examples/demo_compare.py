@@ -10,9 +10,12 @@ commands, not part of the library. From the shared data it builds:
 - candidate `fineweb`: the full pipelines/fineweb.yaml output;
 - candidate `mix`: the fineweb output mixed with the other speeches and modules (50/30/20);
 then `curate compare` trains the same tiny proxy model on each with three seeds and ranks them by held-out bits per
-byte. Which wins is a measurement, not a given.
+byte. Which wins is a measurement, not a given. The FineWeb candidate comes from `curate ablate`, which runs the recipe
+once and also compares it with the recipe without each quality filter (gopher_quality, c4_quality,
+fineweb_quality); both share one run cache, so the recipe's runs are trained once.
 
-    python examples/demo_compare.py [--data DIR] [--work runs/compare-data] [-o runs/compare] [--workers 2]
+    python examples/demo_compare.py [--data DIR] [--work runs/compare-data] [-o runs/compare] [--ablate runs/ablate]
+                                    [--workers 2]
 """
 
 from __future__ import annotations
@@ -35,6 +38,25 @@ REPO = Path(__file__).resolve().parents[1]
 VOCAB = 4096
 EVAL_BYTES_PER_DOMAIN = 150_000  # up to this many bytes of web, prose and code: one eval set each
 EVAL_SETS = ("web", "prose", "code")
+ABLATED = ("gopher_quality", "c4_quality", "fineweb_quality")  # the recipe without each, one at a time
+# the proxy, budget and seeds of both the compare and the ablation; one run cache, so the recipe trains once
+COMPARE_SETTINGS = {
+    "model": {"d_model": 64, "n_layers": 2, "n_heads": 4},
+    "seeds": [0, 1, 2],
+    "cache": "proxy-runs",
+    "tokenizer": "tokenizer.json",
+    "train": {
+        "seq_len": 128,
+        "micro_batch": 16,
+        "batch_tokens": 4096,
+        "tokens": 300_000,
+        "lr": 0.003,
+        "warmup_fraction": 0.05,
+        "eval_every": 25,
+        "eval_tokens": 200_000,
+        "device": "cpu",
+    },
+}
 
 
 def run(*argv: str) -> None:
@@ -79,8 +101,9 @@ def ingested(run_dir: Path, domain: str) -> list[dict]:
     return rows
 
 
-def build(data: Path, work: Path, seed: int = 0, workers: int = 2) -> Path:
-    """Build the held-out set and the three candidates under `work`; returns the compare spec's path."""
+def build(data: Path, work: Path, ablate_dir: Path, seed: int = 0, workers: int = 2) -> Path:
+    """Build the held-out sets and the three candidates under `work`, with the ablation of the FineWeb recipe's
+    quality filters in `ablate_dir`; returns the compare spec's path."""
     work.mkdir(parents=True, exist_ok=True)
     truth = json.loads((data / "extraction" / "articles-311.groundtruth.json").read_text())
     articles = {url: page["articleBody"] for url, page in truth.items() if page.get("articleBody")}
@@ -103,24 +126,33 @@ def build(data: Path, work: Path, seed: int = 0, workers: int = 2) -> Path:
     inputs = [str(data / "warc" / "*"), str(data / "extraction" / "articles-311.warc.gz")]
     exclude = {"url_filter": {"extra_urls": held_urls, "use_integrated_lists": False}}
     raw = {"name": "raw", "reader": {"warc": {}}, "stages": [exclude, {"extract": {}}]}
-    fineweb = yaml.safe_load((REPO / "pipelines" / "fineweb.yaml").read_text())
-    fineweb["stages"] = [s for s in fineweb["stages"] if "tokenize" not in s]
-    for stage in fineweb["stages"]:
-        if "url_filter" in stage:
-            stage["url_filter"] = {**(stage["url_filter"] or {}), "extra_urls": held_urls}
-    for name, spec in (("raw", raw), ("fineweb", fineweb)):
-        path = work / f"{name}.yaml"
-        path.write_text(yaml.safe_dump(spec, sort_keys=False))
-        run("run", str(path), "--input", *inputs, "--output", str(work / name), "--workers", str(workers),
-            "--overwrite", "--no-progress")  # fmt: skip
+    (work / "raw.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    run("run", str(work / "raw.yaml"), "--input", *inputs, "--output", str(work / "raw"), "--workers", str(workers),
+        "--overwrite", "--no-progress")  # fmt: skip
 
     # one small BPE for every candidate and the held-out set (a 50k vocabulary would make the tiny proxy's output
     # layer most of its cost on a CPU), trained on all candidates' training text, none of the held-out text
     tokenizer = str(work / "tokenizer.json")
     run("tokenizer", "train", str(work / "raw"), str(work / "prose"), str(work / "code"),
         "--vocab-size", str(VOCAB), "-o", tokenizer)  # fmt: skip
-    for name in (*(f"eval/{d}" for d in EVAL_SETS), "prose", "code", "raw", "fineweb"):
+    for name in (*(f"eval/{d}" for d in EVAL_SETS), "prose", "code", "raw"):
         run("tokenize", str(work / name), "--tokenizer", tokenizer, "-o", str(work / name / "tokens"), "--overwrite")
+
+    # the FineWeb recipe (held-out URLs excluded), run once by `curate ablate`: its `recipe` candidate is the
+    # compare's fineweb candidate, and the recipe without each quality filter is compared with it
+    fineweb = yaml.safe_load((REPO / "pipelines" / "fineweb.yaml").read_text())
+    for stage in fineweb["stages"]:
+        if "url_filter" in stage:
+            stage["url_filter"] = {**(stage["url_filter"] or {}), "extra_urls": held_urls}
+        if "tokenize" in stage:
+            stage["tokenize"] = {"tokenizer": tokenizer}
+    (work / "fineweb.yaml").write_text(yaml.safe_dump(fineweb, sort_keys=False))
+    settings = {**COMPARE_SETTINGS, "eval": {d: {"tokens": f"eval/{d}/tokens", "weight": 1} for d in EVAL_SETS}}
+    ablate_settings = {**settings, "name": "fineweb-ablation"}
+    (work / "ablate-settings.yaml").write_text(yaml.safe_dump(ablate_settings, sort_keys=False))
+    run("ablate", str(work / "fineweb.yaml"), "--input", *inputs, "-o", str(ablate_dir), "--compare",
+        str(work / "ablate-settings.yaml"), "--stages", *ABLATED, "--workers", str(workers))  # fmt: skip
+    recipe = str(ablate_dir.resolve() / "candidates" / "recipe")
 
     mix = {
         "name": "fineweb-prose-code",
@@ -129,7 +161,7 @@ def build(data: Path, work: Path, seed: int = 0, workers: int = 2) -> Path:
         "val_fraction": 0.0,
         "max_epochs": 4,
         "sources": [
-            {"name": "web", "tokens": "fineweb/tokens", "weight": 0.5},
+            {"name": "web", "tokens": recipe, "weight": 0.5},
             {"name": "prose", "tokens": "prose/tokens", "weight": 0.3},
             {"name": "code", "tokens": "code/tokens", "weight": 0.2},
         ],
@@ -139,24 +171,11 @@ def build(data: Path, work: Path, seed: int = 0, workers: int = 2) -> Path:
         "name": "raw-vs-fineweb-vs-mix",
         "candidates": [
             {"name": "raw", "tokens": "raw/tokens"},
-            {"name": "fineweb", "tokens": "fineweb/tokens"},
+            {"name": "fineweb", "tokens": recipe},
             {"name": "mix", "mix": "mix.yaml"},
         ],
-        "eval": {d: {"tokens": f"eval/{d}/tokens", "weight": 1} for d in EVAL_SETS},  # equal weights
         "reference": "raw",
-        "model": {"d_model": 64, "n_layers": 2, "n_heads": 4},
-        "seeds": [0, 1, 2],
-        "train": {
-            "seq_len": 128,
-            "micro_batch": 16,
-            "batch_tokens": 4096,
-            "tokens": 300_000,
-            "lr": 0.003,
-            "warmup_fraction": 0.05,
-            "eval_every": 25,
-            "eval_tokens": 200_000,
-            "device": "cpu",
-        },
+        **settings,
     }
     spec_path = work / "compare.yaml"
     spec_path.write_text(yaml.safe_dump(compare, sort_keys=False))
@@ -187,6 +206,27 @@ def print_verdicts(result: dict) -> None:
     )
 
 
+def print_ablation(table: dict) -> None:
+    """The ablation table: per quality filter left out, what it removes and its effect on each figure (± 95% CI)."""
+    figures = table["figures"]
+    print(f"\n{'stage left out':<18}{'removes':>14}" + "".join(f"{f:>24}" for f in figures) + "  verdict (target)")
+    for row in table["rows"]:
+        cells = []
+        for f in figures:
+            eff = row["effects"][f]
+            if eff["effect"] is None:
+                cells.append("—")
+                continue
+            lo, hi = eff["ci95"]
+            cells.append(f"{eff['effect']:+.3f} [{lo:+.3f},{hi:+.3f}]")
+        removes = f"{row['removes']['documents']} ({row['removes']['share']:.0%})"
+        print(f"{row['stage'] or 'all':<18}{removes:>14}" + "".join(f"{c:>24}" for c in cells) + f"  {row['verdict']}")
+    print(
+        f"effect = bpb without the stage − bpb of the recipe ({table['recipe']['documents']} documents): above 0 the "
+        "stage helps; helps/hurts only when significant, else the MDD the run could see."
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python examples/demo_compare.py",
@@ -196,15 +236,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", default=expand("${CURATE_DATA}"))
     parser.add_argument("--work", default="runs/compare-data")
     parser.add_argument("-o", "--output", default="runs/compare")
+    parser.add_argument("--ablate", default="runs/ablate", help="the ablation's output folder")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args(argv)
     started = time.time()
-    spec = build(Path(args.data), Path(args.work), args.seed, args.workers)
+    spec = build(Path(args.data), Path(args.work), Path(args.ablate), args.seed, args.workers)
     run("compare", str(spec), "-o", args.output)
     result = json.loads((Path(args.output) / "comparison.json").read_text())
     print_verdicts(result)
-    print(f"wall time {time.time() - started:.0f} s; report: {args.output}/report.html")
+    print_ablation(json.loads((Path(args.ablate) / "ablation.json").read_text()))
+    print(f"wall time {time.time() - started:.0f} s; reports: {args.output}/report.html, {args.ablate}/report.html")
     return 0
 
 
