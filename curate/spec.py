@@ -7,6 +7,8 @@ One rule per check, so a pipeline, a mix and a compare file answer the same mist
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -87,3 +89,31 @@ def relative_path(value: Any, base: Path, where: str, what: str) -> Path:
     if not isinstance(value, str) or not value:
         raise ConfigError(f"{where}: expected {what}, got {value!r}")
     return (base / value).resolve()
+
+
+NAME_RE = re.compile(r"[A-Za-z0-9_.-]+")
+NAME_RULE = "a name of letters, digits, '_', '-' or '.'"
+
+
+def named_entries(raw: Any, where: str, allowed: tuple[str, ...], at_least: int = 2) -> Iterator[tuple[str, dict, str]]:
+    """A list of at least `at_least` mappings, each with only `allowed` keys and a unique `name` (NAME_RULE):
+    yields (name, entry, where of that entry). Compare candidates and scales are such lists."""
+    if not isinstance(raw, list) or len(raw) < at_least:
+        keys = ", ".join(allowed)
+        count = "two" if at_least == 2 else str(at_least)
+        raise ConfigError(f"{where}: expected a list of {count} or more mappings ({keys}), got {raw!r}")
+    seen: set[str] = set()
+    for i, entry in enumerate(raw):
+        here = f"{where}[{i}]"
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{here}: expected a mapping with keys {', '.join(allowed)}, got {entry!r}")
+        for key in entry:
+            if key not in allowed:
+                raise ConfigError(f"{here}.{key}: unknown key; allowed: {', '.join(allowed)}")
+        name = entry.get("name")
+        if not isinstance(name, str) or not NAME_RE.fullmatch(name):
+            raise ConfigError(f"{here}.name: expected {NAME_RULE}, got {name!r}")
+        if name in seen:
+            raise ConfigError(f"{here}.name: '{name}' is used twice")
+        seen.add(name)
+        yield name, entry, f"{here} ({name})"

@@ -17,7 +17,7 @@ import dataclasses
 from itertools import combinations
 from typing import TYPE_CHECKING, Any
 
-from curate.spec import ConfigError
+from curate.spec import ConfigError, named_entries
 
 if TYPE_CHECKING:
     from curate.compare.spec import CompareSpec
@@ -26,25 +26,12 @@ SCALE_KEYS = ("name", "model", "train")
 TARGET = "target"
 
 
-def parse_scales(raw: Any, model: dict, train: dict, path: str, name_re, name_rule: str) -> list[dict]:
+def parse_scales(raw: Any, model: dict, train: dict, path: str) -> list[dict]:
     """`scales:` → [{name, model, train}] with each scale's sections merged over the top-level ones."""
     if raw is None:
         return []
-    if not isinstance(raw, list) or len(raw) < 2:
-        raise ConfigError(f"{path}: scales: expected a list of two or more {{name, model, train}}, got {raw!r}")
     scales: list[dict] = []
-    for i, entry in enumerate(raw):
-        where = f"{path}: scales[{i}]"
-        if not isinstance(entry, dict):
-            raise ConfigError(f"{where}: expected a mapping with keys {', '.join(SCALE_KEYS)}, got {entry!r}")
-        for key in entry:
-            if key not in SCALE_KEYS:
-                raise ConfigError(f"{where}.{key}: unknown key; allowed: {', '.join(SCALE_KEYS)}")
-        sname = entry.get("name")
-        if not isinstance(sname, str) or not name_re.fullmatch(sname):
-            raise ConfigError(f"{where}.name: expected {name_rule}, got {sname!r}")
-        if any(s["name"] == sname for s in scales):
-            raise ConfigError(f"{where}.name: '{sname}' is used twice")
+    for sname, entry, where in named_entries(raw, f"{path}: scales", SCALE_KEYS):
         sections = {}
         for key, base in (("model", model), ("train", train)):
             extra = entry.get(key) or {}

@@ -3,7 +3,6 @@ training, so a typo in the last candidate or in a trainer key does not cost the 
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,11 +10,14 @@ from typing import Any
 from curate.compare.scales import at_scale, parse_scales
 from curate.settings import expand
 from curate.spec import (
+    NAME_RE,
+    NAME_RULE,
     ConfigError,
     check_top_level,
     fraction,
     is_int,
     load_yaml,
+    named_entries,
     optional_str,
     positive_number,
     relative_path,
@@ -44,8 +46,6 @@ EVAL_KEYS = ("tokens", "weight")
 # the report's and comparison.json's names for the weighted target and the byte-pooled figure, next to the eval sets
 RESERVED_EVAL_NAMES = ("target", "pooled", "overall")
 RESERVED_TRAIN_KEYS = ("train", "eval", "out_dir", "model", "seed", "resume", "stop_at_step")
-NAME_RE = re.compile(r"[A-Za-z0-9_.-]+")
-NAME_RULE = "a name of letters, digits, '_', '-' or '.'"
 DEFAULT_SEEDS = (0, 1, 2)
 SEQUENTIAL_KEYS = ("min", "max")
 MAX_SEQUENTIAL_SEEDS = 64
@@ -166,7 +166,7 @@ def parse_spec(data: Any, path: str, base: Path) -> CompareSpec:
         raise ConfigError(f"{path}: pairs: expected one of {', '.join(PAIRS)}, got {spec.pairs!r}")
     if data.get("cache") is not None:
         spec.cache = str(relative_path(expand(str(data["cache"])), base, f"{path}: cache", "a folder for the runs"))
-    spec.scales = parse_scales(data.get("scales"), spec.model, spec.train, path, NAME_RE, NAME_RULE)
+    spec.scales = parse_scales(data.get("scales"), spec.model, spec.train, path)
     # the trainer validates its own keys; do it now, with a stand-in train dir, so a typo fails before any training
     each: list[dict | None] = list(spec.scales) or [None]
     for scale in each:
@@ -179,22 +179,8 @@ def parse_spec(data: Any, path: str, base: Path) -> CompareSpec:
 
 
 def _candidates(raw: Any, path: str, base: Path) -> list[Candidate]:
-    if not isinstance(raw, list) or len(raw) < 2:
-        raise ConfigError(f"{path}: candidates: expected a list of two or more candidates, got {raw!r}")
     candidates: list[Candidate] = []
-    for i, entry in enumerate(raw):
-        where = f"{path}: candidates[{i}]"
-        if not isinstance(entry, dict):
-            raise ConfigError(f"{where}: expected a mapping with keys name and tokens or mix, got {entry!r}")
-        for key in entry:
-            if key not in CANDIDATE_KEYS:
-                raise ConfigError(f"{where}.{key}: unknown key; allowed: {', '.join(CANDIDATE_KEYS)}")
-        cname = entry.get("name")
-        if not isinstance(cname, str) or not NAME_RE.fullmatch(cname):
-            raise ConfigError(f"{where}.name: expected {NAME_RULE}, got {cname!r}")
-        if any(c.name == cname for c in candidates):
-            raise ConfigError(f"{where}.name: '{cname}' is used twice")
-        where = f"{path}: candidates[{i}] ({cname})"
+    for cname, entry, where in named_entries(raw, f"{path}: candidates", CANDIDATE_KEYS):
         if sum(k in entry for k in ("tokens", "mix", "pipeline")) != 1:
             raise ConfigError(
                 f"{where}: give exactly one of 'tokens' (a token directory), 'mix' (a mix file) or "
