@@ -6,9 +6,7 @@ model.GPT.flops_per_token (6·N + 12·L·d·T, PaLM appendix B). Peaks are NVIDI
 
 from __future__ import annotations
 
-import math
 import os
-import time
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
@@ -78,34 +76,21 @@ def cpu_has_native_bf16() -> bool:
 
 def default_threads(cpus: int | None = None, local_world: int | None = None) -> int:
     """CPU threads for one trainer when the config gives none: its share of the CPUs this process may use
-    (os.sched_getaffinity, divided among the trainers torchrun starts on this machine), cut down on a machine that
-    other processes keep busy to the idle CPUs (CPUs − (1-minute load average − this process's own average use))
-    plus one, at least 1.
+    (os.sched_getaffinity, divided among the trainers torchrun starts on this machine), at least 1.
 
-    Why: an OpenMP team larger than the idle CPUs can stall at every barrier when one of its threads is descheduled.
-    On the 2-core bench machine under a load average of ~8 from other jobs, a step of the bench shape once took 11 s
-    with 2 threads and 3.7 s with 1 (the optimizer step alone 2 s vs 0.03 s); another time, at the same load, the two
-    were even. With the load decaying (1-minute average 1.2), 2 threads were 1.5× faster than 1, so the cut keeps
-    one thread beyond the idle CPUs: it only bites when the machine is clearly oversubscribed. The thread count does
-    not change the numerics on the CPU here (1 vs 2 threads: bit-identical losses and weights), but pin `threads`
-    where bit-reproducibility across machines and loads matters.
+    Why a share and not torch's default: torch sizes its OpenMP team to the machine's cores whatever the affinity
+    mask or the other trainers on the machine, and a team larger than the CPUs it can get stalls at every barrier when
+    one of its threads is descheduled (measured on the 2-core bench machine under a load of ~8 from other jobs: 11 s a
+    step with 2 threads, 3.7 s with 1). Why not the idle CPUs: the load average lags and counts this command's own
+    work a moment ago (a pipeline's workers before the compare trains), so a rule on it picked 1 thread on an idle
+    machine and made the demo's runs 1.7× slower; and the thread count would then depend on the machine's load. On a
+    machine shared with other jobs, set `threads` (or OMP_NUM_THREADS) to what is free.
     """
     if cpus is None:
         cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     if local_world is None:
         local_world = int(os.environ.get("LOCAL_WORLD_SIZE", os.environ.get("WORLD_SIZE", "1")))
-    share = max(1, cpus // max(1, local_world))
-    try:
-        load = os.getloadavg()[0]
-    except (OSError, AttributeError):
-        return share
-    wall, cpu = time.monotonic() - _MARK[0], time.process_time() - _MARK[1]
-    own = min(float(cpus), cpu / wall) if wall > 5 else 0.0  # this process's own threads are in the load too
-    idle = cpus - max(0.0, load - own)
-    return max(1, min(share, math.ceil(idle / max(1, local_world)) + 1))
-
-
-_MARK = (time.monotonic(), time.process_time())  # for default_threads: this process's average CPU use since import
+    return max(1, cpus // max(1, local_world))
 
 
 def setup_precision(cfg: dict, device: torch.device) -> tuple[str, AbstractContextManager]:

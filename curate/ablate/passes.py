@@ -5,8 +5,9 @@ Stage roles in the pass (from the pipeline's stage definitions, not their names)
              every document goes into the `verdicts` column (stage → reason, absent when it passes); nothing drops.
   dedup      the barrier stage: its keys (text, URL, MinHash bands) are computed once for every document, in stream
              order beside the pass's documents; which documents a subset keeps is decided later (select.py).
-  transform  a stage that never rejects (pii, domains): runs as usual; when it changes a document's text, the text it
-             had before goes into `texts_before` (stage → text), so a candidate without the stage can use it.
+  transform  a stage that never rejects and reads the text (pii): runs as usual; when it changes a document's text,
+             the text it had before goes into `texts_before` (stage → text), so a candidate without it can use it.
+  annotate   a stage that never rejects nor reads the text (domains): runs as usual, not ablatable.
   text       a stage that makes text (extract): runs as usual, its rejects are final (no text, nothing to train on).
   tokenize   skipped: candidates are tokenized once each document, after the pass (select.py).
 Every other stage that can reject runs as usual and is listed as not ablatable.
@@ -52,7 +53,7 @@ def roles(spec: PipelineSpec) -> list[Role]:
         elif d.makes_text:
             kind = "text"
         elif d.never_rejects:
-            kind = "transform"
+            kind = "transform" if d.needs_text else "annotate"  # domains: tags only, its text never changes
         elif issubclass(d.load(), BaseFilter):
             kind = "filter"
         else:
@@ -148,6 +149,8 @@ def build_pass(spec: PipelineSpec, paths: list[str], folder: Path, tasks: int, p
             steps.append(RecordVerdict(stage.build(rejects=None), stage.name))
         elif role.kind == "transform":
             steps.append(KeepText(stage.build(rejects=None), stage.name))
+        elif role.kind == "annotate":
+            steps.append(stage.build(rejects=None))
         else:
             steps.append(stage.build(rejects=RejectedWriter(rejected, stage.name)))
     steps.append(PassWriter(str(folder / "documents")))
