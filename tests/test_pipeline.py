@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+import yaml
 from conftest import REPO, read_rows
 
 from curate.cli import main
@@ -29,7 +30,7 @@ ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 def curate_run(data: Path, out: Path, *extra: str, pipeline: str = "fineweb.yaml", files=FILES) -> dict:
     argv = [
         "run",
-        str(REPO / "pipelines" / pipeline),
+        str(REPO / "pipelines" / pipeline),  # an absolute path stays as it is
         "--input",
         *[str(data / f) for f in files],
         "--output",
@@ -95,14 +96,22 @@ def test_output_contract(one_worker):
     assert (one_worker / "report.html").stat().st_size > 1000
 
 
-def test_two_workers_give_the_same_result(data, one_worker, tmp_path):
-    stats = curate_run(data, tmp_path / "run2", "--workers", "2")
+def test_two_workers_give_the_same_result(data, tmp_path):
+    # the recipe with a per-page extraction limit no busy machine reaches: the wall-clock limit is the one outcome
+    # that depends on load (a page can time out in one run and not the other), which is not what this test is about
+    recipe = yaml.safe_load((REPO / "pipelines" / "fineweb.yaml").read_text())
+    for stage in recipe["stages"]:
+        if "extract" in stage:
+            stage["extract"]["timeout"] = 300.0
+    (tmp_path / "fineweb.yaml").write_text(yaml.safe_dump(recipe, sort_keys=False))
+    pipeline = str(tmp_path / "fineweb.yaml")
+    first = curate_run(data, tmp_path / "run1", "--workers", "1", pipeline=pipeline)
+    stats = curate_run(data, tmp_path / "run2", "--workers", "2", pipeline=pipeline)
     assert stats["tasks"] == 2
     assert len(list((tmp_path / "run2" / "documents").glob("*.parquet"))) == 2  # per-worker shards, merged stats
-    one = {r["id"]: r["text"] for r in read_rows(one_worker / "documents", ["id", "text"])}
+    one = {r["id"]: r["text"] for r in read_rows(tmp_path / "run1" / "documents", ["id", "text"])}
     two = {r["id"]: r["text"] for r in read_rows(tmp_path / "run2" / "documents", ["id", "text"])}
     assert one == two
-    first = json.loads((one_worker / "stats.json").read_text())
     assert [(s["in"], s["out"], s["dropped"]) for s in stats["stages"]] == [
         (s["in"], s["out"], s["dropped"]) for s in first["stages"]
     ]
