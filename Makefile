@@ -45,9 +45,10 @@ demo: $(STAMP)
 	$(BIN)/curate tokenize runs/code --tokenizer '$(TOKENIZER)' --output runs/code/tokens --overwrite
 	$(BIN)/curate mix pipelines/demo-mix.yaml --output runs/mix --overwrite
 	$(BIN)/python examples/demo_compare.py --workers $(WORKERS) --output runs/compare
-	@echo "report: runs/demo/report.html   tokens: runs/demo/tokens   mix: runs/mix   compare: runs/compare/report.html"
+	@echo "report: runs/demo/report.html   tokens: runs/demo/tokens   mix: runs/mix   compare: runs/compare/report.html   ablation: runs/ablate/report.html"
 
-# raw extracted text vs pipelines/fineweb.yaml vs a web/prose/code mix, target-weighted verdicts of a tiny proxy model (~6 min on CPU)
+# raw extracted text vs pipelines/fineweb.yaml vs a web/prose/code mix, target-weighted verdicts of a tiny proxy model,
+# and an ablation of two of the recipe's quality filters (15 small trainings on CPU)
 compare: $(STAMP)
 	$(BIN)/python examples/demo_compare.py --workers $(WORKERS) --output runs/compare
 
