@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from curate.cli_evidence import ablate, compare, positive_bpb
+
 EXIT_USAGE = 2
 
 DESCRIPTION = """\
@@ -139,88 +141,6 @@ def _train(args: argparse.Namespace) -> int:
     import train  # the trainer imports only torch, numpy, pyarrow and PyYAML
 
     return train.main([args.config, *[f"--set={s}" for s in args.set]])
-
-
-def _positive_bpb(text: str) -> float:
-    """--min-effect: a positive, finite bpb difference; anything else is a usage error, before any training."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not (0 < value < float("inf")):
-        raise argparse.ArgumentTypeError(f"expected a positive number of bpb, got {text!r}")
-    return value
-
-
-def _compare(args: argparse.Namespace) -> int:
-    from curate.compare import plan_compare, run_compare
-
-    if args.plan:
-        plan = plan_compare(args.spec, args.output, min_effect=args.min_effect, overwrite=args.overwrite)
-        from curate.compare.plan import format_plan
-
-        for line in format_plan(plan):
-            print(line)
-        print(f"plan: {args.output}/plan.json")
-        return 0
-    if args.min_effect is not None:
-        print("curate compare: --min-effect needs --plan", file=sys.stderr)
-        return 2
-    result = run_compare(args.spec, args.output, overwrite=args.overwrite)
-    # the target's ranking and every pair's verdict (what the ranking follows), one line per eval set, then what
-    # the run could have detected
-    ranking = ", ".join(f"{r['rank']}. {r['candidate']} {r['bpb_mean']:.4f}" for r in result["ranking"])
-    print(f"target (bpb, best first): {ranking}")
-    for line in result["verdicts"]:
-        print(f"  {line}")
-    for same in result["identical"]:
-        print(f"  {same['text']}")
-    if len(result["eval_sets"]) > 1:
-        for name, block in result["eval_sets"].items():
-            print(f"{name} (weight {block['weight']:g}): {block['summary']}")
-    family = result["family"]
-    if family["alpha_per_test"] is not None:
-        spans = [
-            (name, span)
-            for name, span in family["mdd_range"].items()
-            if span and (name == "target" or len(result["eval_sets"]) > 1)
-        ]
-        ranges = ", ".join(f"{name} {lo:.4f}" if lo == hi else f"{name} {lo:.4f}–{hi:.4f}" for name, (lo, hi) in spans)
-        print(
-            f"MDD at {family['power']:.0%} power (alpha {family['alpha']} / {family['tests']} tests = "
-            f"{family['alpha_per_test']:.4g} per comparison), bpb: {ranges}"
-        )
-    else:
-        print("MDD: none (one seed, so no tests)")
-    if result.get("scales"):
-        for name in result["scales"]["names"]:
-            ranking = result["scales"]["per_scale"][name]["ranking"]
-            print(f"scale {name}: " + ", ".join(f"{r['rank']}. {r['candidate']} {r['bpb_mean']:.4f}" for r in ranking))
-        for pair in result["scales"]["agreement"]:
-            print(f"  {pair['text']}")
-    print(f"comparison: {args.output}/comparison.json   report: {args.output}/report.html")
-    return 0
-
-
-def _ablate(args: argparse.Namespace) -> int:
-    from curate.ablate import run_ablate
-
-    stages = [s for part in args.stages for s in part.split(",") if s] if args.stages else None
-    table = run_ablate(
-        args.pipeline,
-        args.input,
-        args.output,
-        args.compare,
-        stages=stages,
-        raw=args.raw,
-        workers=args.workers,
-        overwrite=args.overwrite,
-    )
-    print(f"recipe: {table['recipe']['documents']} documents, {table['recipe']['tokens']:,} tokens")
-    for row in table["rows"]:
-        print(f"  {row['text']}")
-    print(f"ablation: {args.output}/ablation.json   report: {args.output}/report.html")
-    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -374,11 +294,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     compare_p.add_argument(
         "--min-effect",
-        type=_positive_bpb,
+        type=positive_bpb,
         metavar="BPB",
         help="with --plan: the smallest bpb difference to detect; prints the seeds each figure needs for it",
     )
-    compare_p.set_defaults(func=_compare)
+    compare_p.set_defaults(func=compare)
 
     ablate_p = sub.add_parser(
         "ablate",
@@ -404,7 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
     ablate_p.add_argument("--raw", action="store_true", help="also compare no curation at all (every extracted page)")
     ablate_p.add_argument("--workers", "-w", type=int, default=1, help="worker processes for the pass (default 1)")
     ablate_p.add_argument("--overwrite", action="store_true", help="redo the pass and retrain everything")
-    ablate_p.set_defaults(func=_ablate)
+    ablate_p.set_defaults(func=ablate)
 
     check_p = sub.add_parser("check", help="validate a pipeline YAML without running it")
     check_p.add_argument("pipeline")

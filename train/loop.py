@@ -29,7 +29,6 @@ from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.distributed as dist
 
@@ -39,8 +38,7 @@ from .data import EvalSet, TrainStream
 from .evaluate import evaluate
 from .model import GPT
 from .optim import make_optimizer, make_scheduler
-from .plot import plot_losses
-from .progress import Progress, SpikeGuard, read_jsonl, truncate_jsonl, write_jsonl
+from .progress import Progress, SpikeGuard, truncate_jsonl, write_jsonl
 from .schedule import Schedule, schedule
 from .setup import (
     build_model,
@@ -51,6 +49,7 @@ from .setup import (
     setup_precision,
     wrap_model,
 )
+from .summary import loss_chart, run_summary
 
 # what a checkpoint must share with the run that resumes it → the config key to change (world: the launch itself,
 # so another out_dir is the way out)
@@ -380,54 +379,11 @@ class Trainer:
         """The run's figures (a finished run evaluates once more first); rank 0 writes summary.json and loss.png."""
         if not stopped and self.evalsets:
             self.last_eval = self.evaluate(ema=True)
-        elapsed = time.perf_counter() - self.t_start
-        s, device = self.sched, self.device
-        summary = {
-            "finished": not stopped,
-            "step": self.step,
-            "total_steps": s.total_steps,
-            "tokens": self.tokens,
-            "step_tokens": s.step_tokens,
-            "grad_accum": s.accum,
-            "world_size": self.world,
-            "params": self.n_params,
-            "flops_per_token": self.flops_per_token,
-            "flops_formula": "6*N + 12*n_layers*d_model*seq_len (PaLM, App. B)",
-            "device": str(device),
-            "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-            "dtype": self.dtype,
-            "compiled": self.compiled,
-            "peak_bf16_flops": self.peak,
-            "final_train_loss": self.loss,
-            "tokens_per_s_last": self.tokens_per_s,
-            "elapsed_s": elapsed,
-            "spikes": self.spikes,
-            "rollbacks": self.rollbacks,
-            "eval": self.last_eval,  # the raw weights' final eval
-            "eval_ema": self.last_eval_ema,  # the EMA shadow's final eval; null without ema_halflife or when stopped
-            "ema": None if self.ema_decay is None else {"halflife": self.cfg["ema_halflife"], "decay": self.ema_decay},
-            "tokenizer": self.tok,
-            "model": vars(self.model_cfg),
-            "warmup_steps": s.warmup_steps,
-            "data": self.stream.state_dict(),
-            "sample": self.stream.seen(),  # what the run drew: a uniform sample of the candidate (data.TrainStream)
-            "eval_sets": {e.name: e.usage() for e in self.evalsets},  # the share of each eval set used (data.EvalSet)
-        }
+        summary = run_summary(self, stopped)
         if self.master:
-            summary["loss_png_axes"] = self.plot()
+            summary["loss_png_axes"] = loss_chart(self.metrics_path, self.out / "loss.png")
             (self.out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
         return summary
-
-    def plot(self) -> dict | None:
-        """loss.png from metrics.jsonl: train loss and the mean eval loss against tokens; returns the axes' ranges."""
-        records = read_jsonl(self.metrics_path)
-        train_pts = [(r["tokens"], r["loss"]) for r in records if r["type"] == "train"]
-        eval_pts = [
-            (r["tokens"], float(np.mean([v["loss"] for v in r["eval"].values()])))
-            for r in records
-            if r["type"] == "eval"
-        ]
-        return plot_losses(self.out / "loss.png", train_pts, eval_pts)
 
     @property
     def batches_path(self) -> Path:
