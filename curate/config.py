@@ -2,21 +2,35 @@
 
 A pipeline file is a reader and an ordered list of stages, each with parameters. The parameters a stage accepts,
 their types and their defaults are read from the signature of the class that implements it (datatrove's filters
-included), so the YAML, the code and the published recipe's defaults cannot drift apart. Every error names the
-file, the key and what is allowed.
+included), so the YAML, the code and the published recipe's defaults cannot drift apart. What a type cannot say is
+declared beside each stage (`limits`: ranges, allowed sets, min <= max pairs; see curate.limits) and checked here
+too, so a value that would reject every document fails `curate check` instead. Every error names the file, the
+key, the value and what is allowed.
 """
 
 from __future__ import annotations
 
 import inspect
-import types
 import typing
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any
 
-from curate.spec import ConfigError, check_top_level, load_yaml
+from curate.limits import (
+    AT_LEAST_1,
+    FRACTION,
+    LID176,
+    NON_EMPTY,
+    NON_NEGATIVE,
+    PROBABILITY,
+    WORD_LANGUAGE,
+    Checked,
+    Each,
+    NonEmpty,
+    Range,
+    check_limits,
+)
+from curate.spec import ConfigError, check_top_level, coerce, load_yaml
 
 __all__ = ["ConfigError", "PipelineSpec", "StageDef", "StageSpec", "load", "load_yaml", "parse", "describe_stages"]
 
@@ -32,7 +46,10 @@ class StageDef:
     hidden: tuple = ()
     needs_text: bool = True
     doc: str = ""
-    checker: str | None = None  # "module:function(params, where)" raising ValueError for what types cannot say
+    checker: str | None = None  # "module:function(params, where)" raising ValueError for what limits cannot say
+    # What each parameter may be beyond its type (curate.limits); every parameter but a bool has an entry:
+    limits: dict = field(default_factory=dict)
+    ordered: tuple[tuple[str, str], ...] = ()  # (min key, max key) pairs: min <= max where both are on
     # What the pipeline and stats.json need to know about the stage, asked here instead of matched by name:
     makes_text: bool = False  # turns payloads into text (stages that need text come after it)
     barrier: bool = False  # needs every document before it can decide: the run splits into phases around it
@@ -63,21 +80,29 @@ class StageDef:
         return params
 
 
+# Gopher's counts and C4's sizes: datatrove turns a check off with 0 (Gopher) or -1 (C4), so that value is allowed
+_GOPHER_COUNT = Range(1, off=0)
+_SHARE_PAIRS = Each(AT_LEAST_1, FRACTION)  # (n-gram size, share of the text)
+_WORD_LISTS = Each(NON_EMPTY)  # datatrove reads each entry's first character
+
 READERS = {
     "warc": StageDef(
         "warc",
         "curate.stages.warc:WarcReader",
-        hidden=("paths", "limit", "progress"),
+        hidden=("paths", "limit", "progress", "ledger"),  # given by the run, not the YAML
         needs_text=False,
         doc="WARC/ARC files (gzip or plain) → HTML responses",
+        # a record's size includes its HTTP headers (hundreds of bytes): under 1 KiB every page would be too_large
+        limits={"max_record_bytes": Range(1024)},
     ),
     "documents": StageDef(
         "documents",
         "curate.stages.documents:DocumentsReader",
-        hidden=("paths", "limit", "progress"),
+        hidden=("paths", "limit", "progress", "ledger"),  # given by the run, not the YAML
         needs_text=False,
         makes_text=True,
         doc="text already extracted: a run's documents/*.parquet, or JSONL with a `text` field",
+        limits={"text_field": NON_EMPTY, "id_field": NON_EMPTY},
     ),
 }
 
@@ -88,19 +113,34 @@ STAGES = {
         signature_of="datatrove.pipeline.filters:URLFilter",
         needs_text=False,
         doc="datatrove's URL blocklists (bundled in its wheel) plus your own domains/words",
+        limits={
+            "soft_word_threshold": AT_LEAST_1,  # 0 would block every URL
+            "extra_domains": _WORD_LISTS,
+            "extra_urls": _WORD_LISTS,
+            "banned_words": _WORD_LISTS,
+            "banned_subwords": _WORD_LISTS,
+            "soft_banned_words": _WORD_LISTS,
+        },
     ),
     "extract": StageDef(
         "extract",
         "curate.stages.extract:Extract",
         needs_text=False,
         makes_text=True,
+        tally=("timeout_", "extract_timeouts"),  # pages retried after the time limit, and how many then passed
         doc="trafilatura main-text extraction",
+        limits={
+            "timeout": Range(0, 3600, low_open=True),  # seconds per page; an hour is no longer a time limit
+            "max_html_chars": Range(1000, off=0),  # below a kilobyte every page is "too complex"; 0 turns it off
+            "max_tags": Range(100, off=0),
+        },
     ),
     "language": StageDef(
         "language",
         "curate.stages.language:LanguageID",
         overrides={"languages": ["en"]},
         doc="fastText lid.176 language ID and filter",
+        limits={"languages": (NonEmpty("null labels every language"), Each(LID176)), "min_score": PROBABILITY},
     ),
     "gopher_repetition": StageDef(
         "gopher_repetition",
@@ -108,13 +148,37 @@ STAGES = {
         signature_of="datatrove.pipeline.filters:GopherRepetitionFilter",
         word_splitter=True,
         doc="Gopher repetition filter (datatrove)",
+        limits={
+            "dup_line_frac": FRACTION,
+            "dup_para_frac": FRACTION,
+            "dup_line_char_frac": FRACTION,
+            "dup_para_char_frac": FRACTION,
+            "top_n_grams": _SHARE_PAIRS,
+            "dup_n_grams": _SHARE_PAIRS,
+            "language": WORD_LANGUAGE,
+        },
     ),
     "gopher_quality": StageDef(
         "gopher_quality",
         "curate.stages.filters:GopherQuality",
         signature_of="datatrove.pipeline.filters:GopherQualityFilter",
         word_splitter=True,
+        checker="curate.limits:check_stop_words",
         doc="Gopher quality filter (datatrove)",
+        limits={
+            "min_doc_words": _GOPHER_COUNT,
+            "max_doc_words": _GOPHER_COUNT,
+            "min_avg_word_length": _GOPHER_COUNT,
+            "max_avg_word_length": _GOPHER_COUNT,
+            "max_symbol_word_ratio": NON_NEGATIVE,  # '#' or '...' per word: can exceed 1
+            "max_bullet_lines_ratio": FRACTION,
+            "max_ellipsis_lines_ratio": FRACTION,
+            "max_non_alpha_words_ratio": FRACTION,
+            "min_stop_words": _GOPHER_COUNT,
+            "stop_words": Each(NON_EMPTY),
+            "language": WORD_LANGUAGE,
+        },
+        ordered=(("min_doc_words", "max_doc_words"), ("min_avg_word_length", "max_avg_word_length")),
     ),
     "c4_quality": StageDef(
         "c4_quality",
@@ -123,6 +187,12 @@ STAGES = {
         word_splitter=True,
         overrides={"filter_no_terminal_punct": False},  # FineWeb's setting
         doc="C4 quality filter (datatrove), FineWeb's settings",
+        limits={
+            "min_num_sentences": Range(0, off=-1),
+            "min_words_per_line": Range(0, off=-1),
+            "max_word_length": Range(1, off=-1),
+            "language": WORD_LANGUAGE,
+        },
     ),
     "fineweb_quality": StageDef(
         "fineweb_quality",
@@ -130,6 +200,15 @@ STAGES = {
         signature_of="datatrove.pipeline.filters:FineWebQualityFilter",
         word_splitter=True,
         doc="FineWeb quality filter (datatrove)",
+        limits={
+            "line_punct_thr": FRACTION,
+            "stop_chars": (NonEmpty("no line could end with a stop character"), Each(NON_EMPTY)),
+            "short_line_thr": FRACTION,
+            "short_line_length": NON_NEGATIVE,
+            "char_duplicates_ratio": FRACTION,
+            "new_line_ratio": NON_NEGATIVE,  # newlines per word: can exceed 1
+            "language": WORD_LANGUAGE,
+        },
     ),
     "dedup": StageDef(
         "dedup",
@@ -137,12 +216,20 @@ STAGES = {
         checker="curate.dedup.steps:check_params",
         barrier=True,
         doc="exact, URL and MinHash near-duplicate removal across all inputs (a global barrier)",
+        limits={
+            "n_grams": AT_LEAST_1,
+            "bands": AT_LEAST_1,
+            "rows": AT_LEAST_1,
+            "threshold": Range(0, 1, low_open=True, high_open=True),  # a Jaccard similarity
+            "seed": Range(0, 2**64 - 1),  # seeds are taken modulo 2**64
+        },
     ),
     "decontaminate": StageDef(
         "decontaminate",
         "curate.stages.decontaminate:Decontaminate",
         checker="curate.stages.decontaminate:check_params",
         doc="drop documents containing eval text (13-gram containment of an eval document); reason eval_overlap",
+        limits={"eval": Checked("each file must load"), "n_grams": AT_LEAST_1, "threshold": Range(0, 1, low_open=True)},
     ),
     "pii": StageDef(
         "pii",
@@ -151,6 +238,7 @@ STAGES = {
         never_rejects=True,
         tally=("pii_", "pii_replacements"),
         doc="emails, IPs, phones, cards, IBANs → <PLACEHOLDERS>",
+        limits={"types": (NonEmpty("null scrubs every type"), Checked("known types"))},
     ),
     "domains": StageDef(
         "domains",
@@ -160,6 +248,7 @@ STAGES = {
         never_rejects=True,
         tally=("domain_", "domains"),
         doc="tag each document with a domain from URL/source rules",
+        limits={"rules": Checked("well-formed rules"), "default": Checked("a domain name")},
     ),
     "tokenize": StageDef(
         "tokenize",
@@ -169,6 +258,7 @@ STAGES = {
         writes_tokens=True,
         never_rejects=True,
         doc="kept documents → OUTPUT/tokens/ Parquet token shards (tokenizer.json; ${VAR} expanded)",
+        limits={"tokenizer": Checked("the file loads"), "max_tokens_per_shard": AT_LEAST_1, "batch_size": AT_LEAST_1},
     ),
 }
 
@@ -210,71 +300,6 @@ def _plain(value):
     return value
 
 
-def _type_name(annotation) -> str:
-    if annotation is Any:
-        return "any value"
-    origin = typing.get_origin(annotation)
-    if origin in (Union, types.UnionType):
-        return " or ".join(_type_name(a) for a in typing.get_args(annotation))
-    if origin is Literal:
-        return "one of " + ", ".join(repr(a) for a in typing.get_args(annotation))
-    if annotation is type(None):
-        return "null"
-    if origin in (list, tuple, Iterable) or annotation is Iterable:
-        args = typing.get_args(annotation)
-        return f"a list of {_type_name(args[0])}" if args else "a list of strings"
-    return getattr(annotation, "__name__", str(annotation))
-
-
-def coerce(value, annotation, where: str):
-    """Check `value` against a type annotation; returns it converted (lists → tuples where required)."""
-    if annotation is Any:
-        return value
-    origin = typing.get_origin(annotation)
-    if origin in (Union, types.UnionType):
-        errors = []
-        for option in typing.get_args(annotation):
-            try:
-                return coerce(value, option, where)
-            except ConfigError as err:
-                errors.append((option, err))
-        real = [err for option, err in errors if option is not type(None)]
-        if len(real) == 1:  # `X | None` with a bad X: the precise message (it may name a list item)
-            raise real[0]
-        raise ConfigError(f"{where}: expected {_type_name(annotation)}, got {value!r}")
-    if annotation is type(None):
-        if value is None:
-            return None
-    elif origin is Literal:
-        if value in typing.get_args(annotation):
-            return value
-    elif annotation is bool:
-        if isinstance(value, bool):
-            return value
-    elif annotation is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    elif annotation is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-    elif annotation is str:
-        if isinstance(value, str):
-            return value
-    elif annotation is Iterable or origin in (list, tuple, Iterable):
-        args = typing.get_args(annotation)
-        if isinstance(value, (list, tuple)):
-            if origin is tuple and len(args) > 1 and args[-1] is not Ellipsis:  # fixed-length tuple
-                if len(value) != len(args):
-                    raise ConfigError(f"{where}: expected {len(args)} items, got {value!r}")
-                return tuple(coerce(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
-            item = args[0] if args else str
-            items = [coerce(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
-            return tuple(items) if origin is tuple else items
-    else:
-        return value
-    raise ConfigError(f"{where}: expected {_type_name(annotation)}, got {value!r}")
-
-
 def _stage_entry(entry, where: str) -> tuple[str, dict]:
     if isinstance(entry, str):
         return entry, {}
@@ -298,9 +323,11 @@ def _validate_params(defn: StageDef, params: dict, where: str) -> dict:
     for key, (annotation, _default) in allowed.items():
         if key not in out and key in defn.overrides:
             out[key] = coerce(defn.overrides[key], annotation, f"{where}.{key}")
+    merged = {**{k: d for k, (_, d) in allowed.items() if d is not inspect.Parameter.empty}, **out}
+    check_limits(defn.limits, defn.ordered, merged, where)  # ranges first: cheap, and before any file is read
     if defn.checker:
         try:
-            defn.load(defn.checker)({**{k: d for k, (_, d) in allowed.items()}, **out}, where)
+            defn.load(defn.checker)(merged, where)
         except ValueError as err:
             raise ConfigError(str(err)) from None
     return out

@@ -75,32 +75,33 @@ def ingest(
     reasons: Counter = Counter()
     domains: Counter = Counter()
     show = sys.stderr.isatty() if progress is None else progress
-    with tqdm(total=None, unit=" files", desc="ingest", disable=not show, dynamic_ncols=True, mininterval=1.0) as bar:
-        try:
-            for src in resolved:
-                bar.set_postfix_str(src.given[-40:], refresh=False)
-                for record in records(src, domain, bar):
-                    judge(record, min_chars)
-                    row = {
-                        "id": record.id,
-                        "text": record.text,
-                        "url": record.url,
-                        "source": record.source,
-                        "domain": record.domain,
-                    }
-                    src.counts["records"] += 1
-                    if record.reason is None:
-                        documents.add(row)
-                        domains[record.domain] += 1
-                        src.counts["kept"] += 1
-                    else:
-                        row.update(stage=STAGE, reason=record.reason, detail=record.detail)
-                        rejected.add(row)
-                        reasons[record.reason] += 1
-                        src.counts["rejected"] += 1
-        finally:
-            documents.close(always=True)
-            rejected.close()
+    with (
+        tqdm(total=None, unit=" files", desc="ingest", disable=not show, dynamic_ncols=True, mininterval=1.0) as bar,
+        documents,  # an error discards the open files (never a half-written one under a final name)
+        rejected,
+    ):
+        for src in resolved:
+            bar.set_postfix_str(src.given[-40:], refresh=False)
+            for record in records(src, domain, bar):
+                judge(record, min_chars)
+                row = {
+                    "id": record.id,
+                    "text": record.text,
+                    "url": record.url,
+                    "source": record.source,
+                    "domain": record.domain,
+                }
+                src.counts["records"] += 1
+                if record.reason is None:
+                    documents.add(row)
+                    domains[record.domain] += 1
+                    src.counts["kept"] += 1
+                else:
+                    row.update(stage=STAGE, reason=record.reason, detail=record.detail)
+                    rejected.add(row)
+                    reasons[record.reason] += 1
+                    src.counts["rejected"] += 1
+        documents.close(always=True)
     return _write_stats(out_dir, resolved, request, reasons, domains, time.perf_counter() - started)
 
 

@@ -4,10 +4,15 @@ A fixed schema matters: a file whose first rows have no language (all rejected b
 the same columns and types as every other file, so the folder reads as one dataset. `ParquetRows` is used by the
 pipeline's steps (`DocumentWriter`, `RejectedWriter`), by `curate ingest`, and by anything else that writes documents,
 so there is one rule for batching, compression and file names.
+
+A file is written under its temporary name (`.00000.parquet.tmp`, see `curate.runfolder.temporary`) and renamed when
+closed, so a killed run never leaves a truncated Parquet file under a name readers take as data; a task that fails
+discards its open file instead of publishing half of it.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +23,7 @@ from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
 from curate.records import DOCUMENT_SCHEMA, REJECTED_SCHEMA, document_row, rejected_row
+from curate.runfolder import temporary
 
 BATCH_ROWS = 1000
 BATCH_BYTES = 32 * 1024 * 1024  # of text buffered before a row group is written
@@ -28,7 +34,8 @@ class ParquetRows:
 
     Files are named `prefix + NNNNN + ".parquet"`, numbered from `first`; with `max_bytes`, a new file starts once a
     file holds that much text (characters: close enough to bytes for a size limit). A file is opened on the first
-    row, so a writer that gets none leaves nothing behind unless closed with `always=True`.
+    row, so a writer that gets none leaves nothing behind unless closed with `always=True`. Used as a context
+    manager, an exception discards the open file (`abort`) rather than renaming it.
     """
 
     def __init__(
@@ -65,7 +72,7 @@ class ParquetRows:
     def _open(self) -> pq.ParquetWriter:
         if self.writer is None:
             self.folder.mkdir(parents=True, exist_ok=True)
-            self.writer = pq.ParquetWriter(self.path(), self.schema, compression="zstd")
+            self.writer = pq.ParquetWriter(temporary(self.path()), self.schema, compression="zstd")
         return self.writer
 
     def _flush(self) -> None:
@@ -79,7 +86,15 @@ class ParquetRows:
     def _close_file(self) -> None:
         if self.writer is not None:
             self.writer.close()
+            os.replace(temporary(self.path()), self.path())
         self.writer, self.in_file = None, 0
+
+    def abort(self) -> None:
+        """Drop what is buffered and the open file: files closed before stay, the incomplete one never appears."""
+        if self.writer is not None:
+            self.writer.close()
+            temporary(self.path()).unlink(missing_ok=True)
+        self.writer, self.in_file, self.rows, self.buffered = None, 0, [], 0
 
     def close(self, always: bool = False) -> None:
         """Write what is buffered; with `always`, leave one (empty) file even when no row came."""
@@ -91,8 +106,11 @@ class ParquetRows:
     def __enter__(self) -> ParquetRows:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, kind: object, *exc: object) -> None:
+        if kind is None:
+            self.close()
+        else:
+            self.abort()
 
 
 class DocumentWriter(PipelineStep):
@@ -135,11 +153,19 @@ class RejectedWriter:
             rows.close()
         self._files.clear()
 
+    def abort(self) -> None:
+        for rows in self._files.values():
+            rows.abort()
+        self._files.clear()
+
     def __enter__(self) -> RejectedWriter:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, kind: object, *exc: object) -> None:
+        if kind is None:
+            self.close()
+        else:
+            self.abort()
 
 
 def write_documents(folder: str | Path, rows: Iterator[dict[str, Any]] | list[dict[str, Any]]) -> Path:

@@ -58,9 +58,10 @@ def build_phases(
 ) -> list[Phase]:
     """The whole run as phases: one, or four when a `dedup` stage needs every document before it can decide."""
     rejected = str(output / "rejected")
+    ledger = {"ledger": str(output / "bytes")} if spec.reader.kind == "warc" else {}
     steps = [
         spec.reader.build(
-            paths=paths, rejects=RejectedWriter(rejected, "read"), limit=limit_per_task, progress=progress
+            paths=paths, rejects=RejectedWriter(rejected, "read"), limit=limit_per_task, progress=progress, **ledger
         )
     ]
     roles: list = [("read", "row")]
@@ -136,8 +137,8 @@ def run(spec: PipelineSpec, options: RunOptions) -> dict:
     from curate.tokenize import merge_manifests
 
     merge_manifests(output / "tokens")
-    stats = finalize(output, spec, request, phases, seconds=time.time() - started)
     if (output / "staged").exists():
         shutil.rmtree(output / "staged")  # a copy of every pre-dedup document: only needed until phase 4 ran
+    stats = finalize(output, spec, request, phases, seconds=time.time() - started)
     write_report(output)
     return stats

@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from curate.charts import figure, save
+from curate.runfolder import atomic_write_text
 
 DPI = 110
 EXAMPLES = 3
@@ -201,7 +202,7 @@ def _header(stats: dict) -> str:
     seconds = stats.get("seconds") or 0
     rate = f"{stats['input_records'] / seconds:,.1f}" if seconds else "n/a"
     if stats.get("conserved") and not stats.get("problems"):
-        banner = '<p class="banner ok">conserved: every input record is a kept or a rejected row</p>'
+        banner = '<p class="banner ok">conserved: every input byte and record is kept or rejected with a reason</p>'
     else:
         items = "".join(f"<li>{escape(p)}</li>" for p in stats.get("problems") or ["(no problems listed)"])
         banner = f'<div class="banner lost">RECORDS LOST<ul>{items}</ul></div>'
@@ -212,9 +213,24 @@ def _header(stats: dict) -> str:
         f" &middot; {stats.get('workers')} workers, {stats.get('tasks')} tasks &middot; {seconds:,.1f} s wall"
         f" &middot; {rate} records/s</p>"
         f"<p><b>input_records {stats['input_records']:,} = kept {stats['kept']:,}"
-        f" + rejected {stats['rejected']:,}</b></p>{banner}"
+        f" + rejected {stats['rejected']:,}</b></p>{_bytes_line(stats)}{banner}"
         f"<p>word splitter: {escape(str(stats.get('word_splitter') or 'n/a (no word-based filters)'))}</p>"
     )
+
+
+def _bytes_line(stats: dict) -> str:
+    """Where the input bytes went (the byte ledger); skipped ranges named by reason, in a colour that says so."""
+    section = stats.get("bytes")
+    if not section:
+        return ""
+    skipped = ", ".join(f"{escape(k)} {v:,}" for k, v in section["skipped_by_reason"].items())
+    unread = f" + not read (--limit) {section['unread']:,}" if section.get("unread") else ""
+    line = (
+        f"<b>input bytes {section['input']:,} = in records {section['in_records']:,}"
+        f" + skipped {section['skipped']:,}{unread}</b>" + (f" (skipped: {skipped})" if skipped else "")
+    )
+    css = "ok" if section["accounted"] and not section["skipped"] else "lost"
+    return f'<p class="banner {css}">{line}</p>'
 
 
 def _stage_table(stats: dict) -> str:
@@ -285,6 +301,4 @@ def write_report(run_dir: str | Path) -> Path:
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
         f"<style>{STYLE}</style></head><body>\n" + "\n".join(parts) + "\n</body></html>\n"
     )
-    out = run_dir / "report.html"
-    out.write_text(html, encoding="utf-8")
-    return out
+    return atomic_write_text(run_dir / "report.html", html)

@@ -1,4 +1,5 @@
-"""Helpers every YAML spec uses (pipelines, mixes, compare files): loading, the top-level key check, numbers, paths.
+"""Helpers every YAML spec uses (pipelines, mixes, compare files): loading, the top-level key check, types, numbers,
+paths.
 
 One rule per check, so a pipeline, a mix and a compare file answer the same mistake the same way: every error is a
 `ConfigError` whose message starts with `where` (the file and the key) and says what is allowed.
@@ -8,9 +9,11 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator
+import types
+import typing
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Union
 
 import yaml
 
@@ -26,6 +29,12 @@ def load_yaml(path: str | Path, what: str = "pipeline") -> Any:
             return yaml.safe_load(f)
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such {what} file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a folder, not a {what} file") from None
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read the {what} file ({err.strerror or err})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text file (not UTF-8), so not a {what} file") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         at = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -39,6 +48,72 @@ def check_top_level(data: Any, allowed: tuple[str, ...], path: str) -> None:
     for key in data:
         if key not in allowed:
             raise ConfigError(f"{path}: {key}: unknown key; allowed: {', '.join(allowed)}")
+
+
+def type_name(annotation) -> str:
+    """An annotation in words, for error messages: `int | None` → "int or null"."""
+    if annotation is Any:
+        return "any value"
+    origin = typing.get_origin(annotation)
+    if origin in (Union, types.UnionType):
+        return " or ".join(type_name(a) for a in typing.get_args(annotation))
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(annotation))
+    if annotation is type(None):
+        return "null"
+    if origin in (list, tuple, Iterable) or annotation is Iterable:
+        args = typing.get_args(annotation)
+        return f"a list of {type_name(args[0])}" if args else "a list of strings"
+    return getattr(annotation, "__name__", str(annotation))
+
+
+def coerce(value, annotation, where: str):
+    """Check `value` against a type annotation; returns it converted (lists → tuples where required)."""
+    if annotation is Any:
+        return value
+    origin = typing.get_origin(annotation)
+    if origin in (Union, types.UnionType):
+        errors = []
+        for option in typing.get_args(annotation):
+            try:
+                return coerce(value, option, where)
+            except ConfigError as err:
+                errors.append((option, err))
+        real = [err for option, err in errors if option is not type(None)]
+        if len(real) == 1:  # `X | None` with a bad X: the precise message (it may name a list item)
+            raise real[0]
+        raise ConfigError(f"{where}: expected {type_name(annotation)}, got {value!r}")
+    if annotation is type(None):
+        if value is None:
+            return None
+    elif origin is Literal:
+        if value in typing.get_args(annotation):
+            return value
+    elif annotation is bool:
+        if isinstance(value, bool):
+            return value
+    elif annotation is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif annotation is float:
+        if is_number(value):  # finite: a YAML .nan or .inf is no threshold
+            return float(value)
+    elif annotation is str:
+        if isinstance(value, str):
+            return value
+    elif annotation is Iterable or origin in (list, tuple, Iterable):
+        args = typing.get_args(annotation)
+        if isinstance(value, (list, tuple)):
+            if origin is tuple and len(args) > 1 and args[-1] is not Ellipsis:  # fixed-length tuple
+                if len(value) != len(args):
+                    raise ConfigError(f"{where}: expected {len(args)} items, got {value!r}")
+                return tuple(coerce(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
+            item = args[0] if args else str
+            items = [coerce(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
+            return tuple(items) if origin is tuple else items
+    else:
+        return value
+    raise ConfigError(f"{where}: expected {type_name(annotation)}, got {value!r}")
 
 
 def is_int(value: Any) -> bool:

@@ -1,7 +1,8 @@
 """stats.json: the funnel of a run, checked against the rows actually on disk.
 
-The conservation check is the product's promise: every input record is either a row of documents/ or a row of
-rejected/. It counts Parquet rows (not the counters the stages keep about themselves), so a stage that drops a
+The conservation check is the product's promise: every input byte is in a record or in a rejected range (the byte
+ledger, curate.ledger), and every input record is either a row of documents/ or a row of rejected/. It counts
+Parquet rows (not the counters the stages keep about themselves), so a stage that drops a
 record without writing it is caught. `write_stats` is the one writer of stats.json (`curate run` and `curate ingest`
 both go through it); `finalize` builds a pipeline run's stage table from datatrove's per-task stats first.
 """
@@ -15,6 +16,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from curate.config import PipelineSpec
+from curate.runfolder import atomic_write_text
 
 
 class ConservationError(RuntimeError):
@@ -135,10 +137,17 @@ def write_stats(output: Path, header: dict[str, Any], stages: list[dict], extra:
         if totals["rows"] != kept:
             problems.append(f"tokens/ holds {totals['rows']} documents, documents/ {kept}")
             stats["conserved"] = False
+    if (output / "bytes").is_dir():
+        from curate.ledger import account
+
+        stats["bytes"] = account(output / "bytes", list(header.get("inputs") or []))
+        if not stats["bytes"]["accounted"]:
+            problems.extend(f"bytes: {p}" for p in stats["bytes"]["problems"])
+            stats["conserved"] = False
     summary = output / "dedup" / "summary.json"
     if summary.exists():
         stats["dedup"] = json.loads(summary.read_text())
-    (output / "stats.json").write_text(json.dumps(stats, indent=2))
+    atomic_write_text(output / "stats.json", json.dumps(stats, indent=2))
     if problems:
         raise ConservationError(f"{output}/stats.json: records lost: " + "; ".join(problems))
     return stats

@@ -15,7 +15,7 @@ from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 from datatrove.utils.typeshelper import StatHints
 
-from curate.runfolder import Contract, RunError, prepare
+from curate.runfolder import Contract, RunError, atomic_write_text, prepare
 from curate.settings import expand
 from curate.tokens import (
     DEFAULT_MAX_TOKENS_PER_SHARD,
@@ -28,10 +28,13 @@ from curate.tokens import (
     iter_batches,
     load_tokenizer,
     use_jemalloc,
+    write_manifest_file,
 )
 
-# What `curate tokenize` writes in its folder: --overwrite removes these, never anything else.
-TOKENS = Contract("tokenize", ("shard-*.parquet", MANIFEST, "manifest-r*.part.json"))
+# What `curate tokenize` writes in its folder: --overwrite removes these, never anything else, and only where its
+# marker (written first) or a manifest says curate made the folder.
+TOKENS = Contract("tokenize", ("shard-[0-9]*.parquet", MANIFEST), markers=(".curate-tokenize", MANIFEST))
+PART = "manifest-r{rank:05d}.part.json"  # a pipeline task's shards, until the run merges them into manifest.json
 
 
 def document_files(run_dirs: list[str | Path]) -> list[Path]:
@@ -163,30 +166,41 @@ class Tokenize(PipelineStep):
             if pending:
                 yield from flush()
             writer.close(write_manifest=False)
-            partial = output / f"manifest-r{rank:05d}.part.json"
-            partial.write_text(json.dumps({"tokenizer": info.to_dict(), "shards": writer.shards}))
+            atomic_write_text(
+                output / PART.format(rank=rank), json.dumps({"tokenizer": info.to_dict(), "shards": writer.shards})
+            )
 
 
 def merge_manifests(tokens_dir: str | Path) -> dict | None:
-    """Join the tasks' partial manifests (in rank order) into manifest.json."""
+    """Join the tasks' partial manifests (in rank order) into manifest.json, then remove them.
+
+    Safe to repeat after a kill: once manifest.json exists it is the merge (the parts are only removed after it was
+    written whole), so a rerun only removes the parts left over.
+    """
     tokens_dir = Path(tokens_dir)
     parts = sorted(tokens_dir.glob("manifest-r*.part.json"))
-    if not parts:
+    if (tokens_dir / MANIFEST).exists():
+        manifest = json.loads((tokens_dir / MANIFEST).read_text())
+    elif parts:
+        loaded = [json.loads(p.read_text()) for p in parts]
+        shards = [s for p in loaded for s in p["shards"]]
+        manifest = build_manifest(TokenizerInfo.from_dict(loaded[0]["tokenizer"]), shards)
+        write_manifest_file(tokens_dir, manifest)
+    else:
         return None
-    loaded = [json.loads(p.read_text()) for p in parts]
-    manifest = build_manifest(TokenizerInfo.from_dict(loaded[0]["tokenizer"]), [s for p in loaded for s in p["shards"]])
-    (tokens_dir / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
     for p in parts:
         p.unlink()
     return manifest
 
 
 def check_params(params: dict, where: str) -> None:
+    """The tokenizer must load now, not after the crawl has been read and filtered."""
+    from curate.limits import check_tokenizer
+
     path = params.get("tokenizer") or ""
     if not path:
         raise ValueError(f"{where}.tokenizer: required: a tokenizer.json (e.g. ${{CURATE_DATA}}/tokenizer/...)")
     expanded = expand(path)
     if "$" in expanded:
         raise ValueError(f"{where}.tokenizer: {path!r} names an environment variable that is not set")
-    if not Path(expanded).is_file():
-        raise ValueError(f"{where}.tokenizer: {expanded}: no such file")
+    check_tokenizer(expanded, f"{where}.tokenizer")

@@ -8,12 +8,15 @@ A token directory holds `shard-<n>.parquet` files and a `manifest.json`:
   bytes, sha256 of the file, rows/tokens per domain) and the totals.
 Shards are bounded (`max_tokens_per_shard`), so writing needs memory for one shard's row group at most, whatever
 the input size. The trainer (train/) reads exactly this, with pyarrow only.
+Shards and manifests are written under a temporary name and renamed when complete (`curate.runfolder.temporary`):
+a killed writer leaves no truncated shard or manifest under a final name.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 from array import array
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -22,6 +25,8 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from curate.runfolder import atomic_write_text, temporary
 
 SCHEMA = pa.schema(
     [
@@ -137,7 +142,8 @@ class ShardWriter:
     """Writes rows to bounded shards and the manifest; use as a context manager.
 
     Rows arrive as (input_ids with EOS, num_bytes, doc_id, domain). A shard closes once it holds
-    `max_tokens_per_shard` tokens; row groups are flushed every ROW_GROUP_TOKENS so memory stays flat.
+    `max_tokens_per_shard` tokens; row groups are flushed every ROW_GROUP_TOKENS so memory stays flat. An exception
+    inside the `with` discards the open shard and writes no manifest.
     """
 
     def __init__(
@@ -154,17 +160,21 @@ class ShardWriter:
         self._writer: pq.ParquetWriter | None = None
         self._reset()
         self._current: dict[str, Any] = {}  # the open shard's manifest entry ({} when none is open)
+        self._closed = False  # a second close (the `with` after an explicit close) does nothing
 
     def __enter__(self) -> ShardWriter:
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close(write_manifest=exc[0] is None)
+    def __exit__(self, kind, *exc) -> None:
+        if kind is None:
+            self.close()
+        else:
+            self.abort()
 
     def _open(self) -> None:
         name = f"{self.prefix}-{len(self.shards):05d}.parquet"
         schema = SCHEMA.with_metadata(self.tokenizer.metadata())
-        self._writer = pq.ParquetWriter(self.out / name, schema, compression="zstd")
+        self._writer = pq.ParquetWriter(temporary(self.out / name), schema, compression="zstd")
         self._current = {"file": name, "rows": 0, "tokens": 0, "bytes": 0, "domains": {}}
 
     def _reset(self) -> None:
@@ -198,8 +208,20 @@ class ShardWriter:
         self._flush()
         self._writer.close()
         self._writer = None
-        self._current["sha256"] = file_sha256(self.out / self._current["file"])
+        path = self.out / self._current["file"]
+        self._current["sha256"] = file_sha256(temporary(path))
+        os.replace(temporary(path), path)
         self.shards.append(self._current)
+        self._current = {}
+
+    def abort(self) -> None:
+        """Drop the open shard (closed shards stay; no manifest names them)."""
+        self._closed = True
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+            temporary(self.out / self._current["file"]).unlink(missing_ok=True)
+        self._reset()
         self._current = {}
 
     def write(self, input_ids, num_bytes: int, doc_id: str, domain: str | None) -> None:
@@ -227,11 +249,14 @@ class ShardWriter:
             self._close_shard()
 
     def close(self, write_manifest: bool = True) -> dict | None:
+        if self._closed:
+            return None
+        self._closed = True
         self._close_shard()
         if not write_manifest:
             return None
         manifest = build_manifest(self.tokenizer, self.shards)
-        (self.out / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
+        write_manifest_file(self.out, manifest)
         return manifest
 
 
@@ -245,6 +270,11 @@ def build_manifest(tokenizer: TokenizerInfo, shards: list[dict]) -> dict:
             per["rows"] += counts["rows"]
             per["tokens"] += counts["tokens"]
     return {"format": "curate-token-shards/1", "tokenizer": tokenizer.to_dict(), "shards": shards, "totals": totals}
+
+
+def write_manifest_file(tokens_dir: str | Path, manifest: dict) -> Path:
+    """manifest.json, whole or not at all: the file readers trust to list complete shards."""
+    return atomic_write_text(Path(tokens_dir) / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True))
 
 
 def read_manifest(tokens_dir: str | Path) -> dict:

@@ -71,7 +71,7 @@ def piloted(tmp_path_factory, spec_path) -> tuple[Path, dict, list[str]]:
 def test_plan_trains_pilot_only_and_compare_reuses_it(piloted, spec_path, tmp_path):
     pilot_dir, plan, printed = piloted
     assert len(_runs(pilot_dir)) == 4  # 2 candidates × the first 2 seeds, nothing else
-    assert sorted(p.name for p in pilot_dir.iterdir()) == ["plan.json", "runs"]
+    assert sorted(p.name for p in pilot_dir.iterdir()) == [".curate-compare", "plan.json", "runs"]
     assert sorted((r["candidate"], r["seed"]) for r in plan["pilot"]["trained"]) == [
         ("clean", 0),
         ("clean", 1),

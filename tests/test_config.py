@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+import yaml
 from conftest import REPO
 
 from curate import config
 from curate.cli import main
+from curate.limits import Checked, lid176_labels
 
 BAD = {
     "unknown_stage": ("reader: warc\nstages:\n  - extract\n  - gopher_qualty: {}\n", "stages[1].gopher_qualty"),
@@ -56,10 +60,136 @@ def test_error_lists_what_is_allowed(tmp_path):
         config.load(path)
 
 
-@pytest.mark.parametrize("name", ["fineweb.yaml", "extract.yaml"])
-def test_shipped_pipelines_validate(name, capsys):
-    assert main(["check", str(REPO / "pipelines" / name)]) == 0
+PIPELINES = sorted(p.name for p in (REPO / "pipelines").glob("*.yaml") if "reader" in yaml.safe_load(p.read_text()))
+
+
+def test_shipped_pipelines_are_found():
+    assert {"fineweb.yaml", "extract.yaml"} <= set(PIPELINES)
+
+
+@pytest.mark.parametrize("name", PIPELINES)
+def test_shipped_pipelines_validate(name, data, capsys):
+    assert main(["check", str(REPO / "pipelines" / name)]) == 0  # data: fineweb.yaml's tokenizer must load
     assert "ok" in capsys.readouterr().out
+
+
+# (stage entry, the key the error names, the allowed range or set it states); every value passes its type check
+RANGES = {
+    "extract_timeout": ({"extract": {"timeout": -1}}, "stages[0].extract.timeout: -1", "(0, 3600]"),
+    "score_above_1": ({"language": {"min_score": 2}}, "stages[1].language.min_score: 2", "[0, 1]"),
+    "not_a_lid176_label": (
+        {"language": {"languages": ["english"]}},
+        "language.languages[0]: 'english'",
+        "lid.176 language label (176 in all, e.g. en, de, fr, es; did you mean en?)",
+    ),
+    "iso3_code": ({"language": {"languages": ["en", "deu"]}}, "languages[1]: 'deu'", "did you mean de"),
+    "min_above_max": (
+        {"gopher_quality": {"min_doc_words": 500, "max_doc_words": 50}},
+        "stages[1].gopher_quality.min_doc_words: 500",
+        "above max_doc_words (50)",
+    ),
+    "min_above_default_max": (
+        {"gopher_quality": {"max_avg_word_length": 2}},
+        "gopher_quality.min_avg_word_length: 3",
+        "above max_avg_word_length (2)",
+    ),
+    "ratio_above_1": ({"gopher_quality": {"max_bullet_lines_ratio": 1.5}}, "max_bullet_lines_ratio: 1.5", "[0, 1]"),
+    "more_stop_words_than_listed": (
+        {"gopher_quality": {"min_stop_words": 3, "stop_words": ["the", "and"]}},
+        "gopher_quality.min_stop_words: 3",
+        "the 2 distinct stop_words",
+    ),
+    "n_gram_pair": ({"gopher_repetition": {"top_n_grams": [[2, 0.2], [0, 0.1]]}}, "top_n_grams[1][0]: 0", "[1, inf)"),
+    "word_language": ({"c4_quality": {"language": "english"}}, "c4_quality.language: 'english'", "split words for"),
+    "c4_off_is_minus_1": ({"c4_quality": {"max_word_length": 0}}, "max_word_length: 0", "[1, inf) or -1 (off)"),
+    "no_stop_chars": ({"fineweb_quality": {"stop_chars": []}}, "fineweb_quality.stop_chars: []", "is empty"),
+    "soft_word_threshold": ({"url_filter": {"soft_word_threshold": 0}}, "url_filter.soft_word_threshold: 0", "[1, "),
+    "empty_domain": ({"url_filter": {"extra_domains": ["ok.com", ""]}}, "url_filter.extra_domains[1]: ''", "empty"),
+    "dedup_rows": ({"dedup": {"rows": 0}}, "stages[1].dedup.rows: 0", "[1, inf)"),
+    "dedup_threshold": ({"dedup": {"threshold": 1.0}}, "dedup.threshold: 1", "(0, 1)"),
+    "shard_size": ({"tokenize": {"max_tokens_per_shard": 0}}, "tokenize.max_tokens_per_shard: 0", "[1, inf)"),
+    "pii_none": ({"pii": {"types": []}}, "stages[1].pii.types: []", "null scrubs every type"),
+    "not_finite": ({"extract": {"timeout": float("inf")}}, "stages[0].extract.timeout", "expected float"),
+}
+
+
+@pytest.mark.parametrize("case", list(RANGES))
+def test_range_errors_name_the_key_the_value_and_the_range(case):
+    stage, key, allowed = RANGES[case]
+    stages = [stage] if "extract" in stage else ["extract", stage]
+    with pytest.raises(config.ConfigError) as info:
+        config.parse({"reader": "warc", "stages": stages}, "pipelines/x.yaml")
+    message = str(info.value)
+    assert message.startswith("pipelines/x.yaml: ") and key in message and allowed in message, message
+
+
+def test_reader_parameters_are_checked():
+    with pytest.raises(config.ConfigError, match=re.escape("reader.warc.max_record_bytes: 0 is outside [1024, inf)")):
+        config.parse({"reader": {"warc": {"max_record_bytes": 0}}, "stages": []}, "x.yaml")
+    with pytest.raises(config.ConfigError, match="reader.documents.text_field: '' is empty"):
+        config.parse({"reader": {"documents": {"text_field": ""}}, "stages": []}, "x.yaml")
+
+
+def test_limits_accept_the_edges_and_the_off_values():
+    stages = [
+        {"extract": {"timeout": 0.5}},
+        {"language": {"languages": ["en", "de", "zh"], "min_score": 1}},
+        {"gopher_quality": {"min_doc_words": 0, "max_doc_words": 10, "max_avg_word_length": 0}},  # 0: off
+        {"c4_quality": {"min_num_sentences": -1, "max_word_length": -1, "language": "deu"}},
+        {"dedup": {"threshold": 0.7, "seed": 0}},
+    ]
+    spec = config.parse({"reader": {"warc": {"max_record_bytes": 1024}}, "stages": stages}, "x.yaml")
+    assert [s.kind for s in spec.stages] == ["extract", "language", "gopher_quality", "c4_quality", "dedup"]
+
+
+def test_every_parameter_declares_its_limits():
+    """A new parameter of a stage (ours or datatrove's) fails here until config.py says what values it takes."""
+    for defn in [*config.READERS.values(), *config.STAGES.values()]:
+        params = defn.parameters()
+        undeclared = [k for k, (annotation, _) in params.items() if annotation is not bool and k not in defn.limits]
+        assert not undeclared, f"{defn.name}: no limits for {undeclared}"
+        assert set(defn.limits) <= set(params), f"{defn.name}: limits for unknown parameters"
+        for key, limit in defn.limits.items():
+            if isinstance(limit, Checked):
+                assert defn.checker, f"{defn.name}.{key}: declared checked, but the stage has no checker"
+
+
+def test_lid176_labels_are_the_models():
+    labels = lid176_labels()
+    assert len(labels) == 176 and {"en", "de", "zh", "ru", "ja"} <= labels and "eng" not in labels
+
+
+def test_tokenizer_must_load_at_check_time(tmp_path, data):
+    path = tmp_path / "p.yaml"
+    for tokenizer, problem in (
+        (REPO / "pipelines" / "fineweb.yaml", "not a tokenizers tokenizer.json"),
+        (tmp_path, "not a file"),
+    ):
+        path.write_text(f"reader: warc\nstages:\n  - extract\n  - tokenize: {{tokenizer: {tokenizer}}}\n")
+        with pytest.raises(
+            config.ConfigError, match=rf"stages\[1\]\.tokenize\.tokenizer: {re.escape(str(tokenizer))}: {problem}"
+        ):
+            config.load(path)
+    config.parse(
+        {
+            "reader": "warc",
+            "stages": ["extract", {"tokenize": {"tokenizer": "${CURATE_DATA}/tokenizer/gpt-neox-bpe-50k.json"}}],
+        },
+        "x.yaml",
+    )
+
+
+def test_eval_sets_must_load_at_check_time(tmp_path, data):
+    no_text = tmp_path / "rows.jsonl"
+    no_text.write_text('{"body": "a row without text"}\n')
+    for eval_file, problem in (
+        (data / "text" / "tinyshakespeare.txt", "not a Parquet or JSONL file"),
+        (no_text, "its first row has no `text` string"),
+    ):
+        with pytest.raises(config.ConfigError, match=rf"decontaminate\.eval: {re.escape(str(eval_file))}: {problem}"):
+            config.parse({"reader": "documents", "stages": [{"decontaminate": {"eval": [str(eval_file)]}}]}, "x.yaml")
+    good = data / "text" / "cc_en_head-0091.jsonl.gz"
+    config.parse({"reader": "documents", "stages": [{"decontaminate": {"eval": [str(good)]}}]}, "x.yaml")
 
 
 def test_defaults_are_the_recipe():

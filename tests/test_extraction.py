@@ -34,6 +34,8 @@ def test_pipeline_extraction_matches_trafilatura(data, tmp_path):
     spec = config.parse({"reader": "warc", "stages": ["extract"]}, "extract-only.yaml")
     stats = run(spec, RunOptions(inputs=[str(warc)], output=tmp_path / "run", progress=False))
     assert stats["input_records"] == stats["kept"] + stats["rejected"] == 312
+    extract = next(s for s in stats["stages"] if s["stage"] == "extract")
+    assert not {"too_complex", "timeout"} & set(extract["dropped"])  # the default budget and limit admit every page
     table = pq.read_table(tmp_path / "run" / "documents", columns=["url", "text"]).to_pylist()
     pipeline = {row["url"]: row["text"] for row in table}
 

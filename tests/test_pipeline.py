@@ -132,12 +132,17 @@ def test_bad_files_are_rejections_not_crashes(data, tmp_path):
     notes = tmp_path / "notes.warc.gz"
     notes.write_text("definitely not a WARC file\n" * 20)
     stats = curate_run(data, tmp_path / "run", "--workers", "2", files=[str(corrupt), str(notes), FILES[1]])
-    errors = [r for r in read_rows(tmp_path / "run" / "rejected") if r["reason"] == "read_error"]
-    assert sorted(Path(r["source"]).name for r in errors) == ["corrupt.warc.gz", "notes.warc.gz"]
-    details = {Path(r["source"]).name: r["detail"] for r in errors}
-    assert "unreadable after record #" in details["corrupt.warc.gz"]
-    assert "not a WARC or ARC file" in details["notes.warc.gz"]
-    assert stats["stages"][0]["dropped"]["read_error"] == 2
+    rows = read_rows(tmp_path / "run" / "rejected")
+    errors = {Path(r["source"]).name: r for r in rows if r["reason"] in ("bad_gzip", "not_warc")}
+    assert errors["corrupt.warc.gz"]["reason"] == "bad_gzip"
+    assert "skipped to the next member" in errors["corrupt.warc.gz"]["detail"]
+    assert errors["notes.warc.gz"]["reason"] == "not_warc"
+    assert "not a WARC or ARC file" in errors["notes.warc.gz"]["detail"]
+    # every byte of the three files is accounted for, the broken ones included
+    section = stats["bytes"]
+    assert section["accounted"] and section["input"] == sum(Path(p).stat().st_size for p in stats["inputs"])
+    assert section["skipped_by_reason"]["not_warc"] == notes.stat().st_size
+    assert section["skipped_by_reason"]["bad_gzip"] > 0
 
 
 def test_limit_reads_about_n_records(data, tmp_path):

@@ -106,22 +106,25 @@ def test_html_decided_by_content_type_then_bytes():
     assert not is_html(None, b"\x89PNG\r\n\x1a\n\x00\x00")
 
 
-def test_corrupt_gzip_is_a_named_rejection_not_a_crash(data, tmp_path):
+def test_corrupt_gzip_member_is_skipped_and_the_rest_is_read(data, tmp_path):
     raw = (data / "warc" / "wget-sample-0000.warc.gz").read_bytes()
     broken = tmp_path / "broken.warc.gz"
     broken.write_bytes(raw[: len(raw) // 2] + b"\x00garbage" * 64 + raw[len(raw) // 2 :])
     docs = _read(broken)
-    errors = [d for d in docs if d.metadata.get("filter_reason") == "read_error"]
-    assert len(errors) == 1 and 0 < len(docs) - 1 < 48
-    assert "unreadable after record #" in errors[0].metadata["reject_detail"]
+    errors = [d for d in docs if d.metadata.get("filter_reason") == "bad_gzip"]
+    assert len(errors) == 1 and "skipped to the next member" in errors[0].metadata["reject_detail"]
     assert errors[0].metadata["source"] == str(broken)
+    records = [d for d in docs if d.metadata.get("filter_reason") != "bad_gzip"]
+    assert len(records) == 47  # every record but the one whose member the garbage broke
+    clean = {d.id for d in _read(data / "warc" / "wget-sample-0000.warc.gz")}
+    assert {d.id for d in records} < clean
 
 
 def test_not_an_archive_and_missing_file(tmp_path):
     text = tmp_path / "notes.txt"
     text.write_text("hello\nthis is not a WARC file\n")
     (doc,) = _read(text)
-    assert doc.metadata["filter_reason"] == "read_error"
+    assert doc.metadata["filter_reason"] == "not_warc"
     (doc,) = _read(tmp_path / "missing.warc.gz")
     assert doc.metadata["filter_reason"] == "read_error" and "cannot open" in doc.metadata["reject_detail"]
 

@@ -36,14 +36,27 @@ def test_identical_to_datatrove(data, monkeypatch):
         assert ours.sent_tokenize(text) == theirs.sent_tokenize(text)
 
 
+def _answers(method: str, text: str) -> list:
+    """datatrove's answers for `text` from fresh and reused tokenizers; the ones where spaCy itself crashes (which
+    depends on what the process interned before: KeyError E018) are left out, that crash being what ours avoids."""
+    calls = [(SpaCyTokenizer("en"), t) for t in (text, text.replace("IS_ALPHA", ""))]
+    theirs = SpaCyTokenizer("en")
+    calls += [(theirs, text), (theirs, text)]  # a second call takes its fallback
+    answers = []
+    for tokenizer, t in calls:
+        try:
+            answers.append(getattr(tokenizer, method)(t))
+        except KeyError:
+            continue
+    return answers
+
+
 def test_the_string_that_breaks_spacy_gives_one_of_datatroves_answers():
     text = "IS_ALPHA breaks spaCy"
     ours = words.EnglishWords()
     for method in ("word_tokenize", "span_tokenize", "sent_tokenize"):
-        answers = [getattr(SpaCyTokenizer("en"), method)(t) for t in (text, text.replace("IS_ALPHA", ""))]
-        theirs = SpaCyTokenizer("en")
-        answers += [getattr(theirs, method)(text), getattr(theirs, method)(text)]  # a second call takes its fallback
-        assert getattr(ours, method)(text) in answers
+        answers = _answers(method, text)
+        assert answers and getattr(ours, method)(text) in answers
 
 
 def test_one_shared_instance_survives_pickling_and_copying():

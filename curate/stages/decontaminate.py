@@ -158,14 +158,30 @@ class Decontaminate(BaseFilter):
 
 
 def check_params(params: dict, where: str) -> None:
+    """Every eval file must be there and read as Parquet or JSONL rows with text, before the run reads the crawl
+    (the ranges of n_grams and threshold are declared in curate.config)."""
     if not params.get("eval"):
         raise ValueError(f"{where}.eval: required: the eval sets' run folders or Parquet/JSONL files")
     try:
-        eval_files(params["eval"])
+        files = eval_files(params["eval"])
     except ValueError as err:
         raise ValueError(f"{where}.eval: {err}") from None
-    if params.get("n_grams", DEFAULT_N_GRAMS) < 1:
-        raise ValueError(f"{where}.n_grams: must be at least 1, got {params['n_grams']}")
-    threshold = params.get("threshold", DEFAULT_THRESHOLD)
-    if not 0 < threshold <= 1:
-        raise ValueError(f"{where}.threshold: expected 0 < threshold <= 1, got {threshold}")
+    for file in files:
+        problem = _eval_file_problem(file)
+        if problem:
+            raise ValueError(f"{where}.eval: {file}: {problem}")
+
+
+def _eval_file_problem(file: str) -> str | None:
+    """Why an eval file cannot be indexed, from its first row only (the whole set is read when the run starts)."""
+    from curate.stages.documents import read_rows
+
+    try:
+        first = next(iter(read_rows(file)), None)
+    except Exception as err:  # pyarrow, json, gzip and decoding errors: the file is not what it should be
+        return f"not a Parquet or JSONL file ({type(err).__name__}: {str(err)[:200]})"
+    if first is None:
+        return "no rows"
+    if not isinstance(first, dict) or not isinstance(first.get("text"), str):
+        return "its first row has no `text` string"
+    return None

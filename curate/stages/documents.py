@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 
 from datatrove.data import Document
 
@@ -50,7 +50,7 @@ class DocumentsReader(AccountedReader):
         super().__init__(paths, rejects, limit, progress)
         self.text_field, self.id_field = text_field, id_field
 
-    def read_file(self, path: str) -> Iterator[Document]:
+    def read_file(self, path: str) -> Generator[Document, None, None]:
         index = -1
         try:
             for index, row in enumerate(read_rows(path)):

@@ -8,10 +8,10 @@ Subclasses implement `read_file(path)`.
 
 from __future__ import annotations
 
-import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator
 from contextlib import nullcontext
+from typing import Any
 
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.readers.base import BaseReader
@@ -34,13 +34,45 @@ class AccountedReader(BaseReader):
     `filter_reason`). Files are shared out between tasks by size; `limit` counts records per task.
     """
 
-    def __init__(self, paths: list[str], rejects=None, limit: int = -1, progress: bool = False):
+    def __init__(
+        self, paths: list[str], rejects=None, limit: int = -1, progress: bool = False, ledger: str | None = None
+    ):
         super().__init__(limit=limit)
         self.paths = list(paths)
         self.rejects = rejects
         self.progress = progress
+        self.ledger = ledger  # folder of the byte ledger (curate.ledger); None: bytes are not accounted
+        self._ledger_rows: Any = None
 
-    def read_file(self, path: str) -> Iterator[Document]:
+    def account(
+        self,
+        source: str,
+        level: str,
+        unit: int,
+        offset: int,
+        length: int,
+        kind: str,
+        reason: str | None = None,
+        doc_id: str | None = None,
+        decoded: int | None = None,
+    ) -> None:
+        """One row of the byte ledger (see curate.ledger for what the levels and kinds mean)."""
+        if self._ledger_rows is not None:
+            self._ledger_rows.add(
+                {
+                    "source": source,
+                    "level": level,
+                    "unit": unit,
+                    "offset": offset,
+                    "length": length,
+                    "decoded": decoded,
+                    "kind": kind,
+                    "reason": reason,
+                    "id": doc_id,
+                }
+            )
+
+    def read_file(self, path: str) -> Generator[Document, None, None]:
         raise NotImplementedError
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
@@ -59,9 +91,16 @@ class AccountedReader(BaseReader):
             leave=True,
         )
         read = 0
-        with self.rejects if self.rejects else nullcontext() as writer, bar:
-            for path in shard(self.paths, rank, world_size):
-                records = self.read_file(path)
+        ledger: Any = nullcontext()
+        if self.ledger:
+            from curate.ledger import LEDGER_SCHEMA
+            from curate.outputs import ParquetRows
+
+            ledger = self._ledger_rows = ParquetRows(self.ledger, LEDGER_SCHEMA, first=rank)
+        mine = shard(self.paths, rank, world_size)
+        with self.rejects if self.rejects else nullcontext() as writer, bar, ledger:
+            for number, path in enumerate(mine):
+                records: Generator[Document, None, None] = self.read_file(path)
                 while True:
                     with self.track_time():
                         doc = next(records, None)
@@ -79,19 +118,16 @@ class AccountedReader(BaseReader):
                         self.stat_update(StatHints.forwarded)
                         yield doc
                     if self.limit != -1 and read >= self.limit:
+                        records.close()  # the file's reader accounts for what it leaves unread
+                        for rest in mine[number + 1 :]:
+                            self.account(rest, "file", 0, 0, _size(rest), "unread", "limit")
                         return
 
 
 def _size(path: str) -> int:
-    try:
-        if "://" in path and not path.startswith("file://"):
-            import fsspec
+    from curate.ledger import file_size
 
-            fs, _, (resolved,) = fsspec.get_fs_token_paths(path)
-            return int(fs.size(resolved) or 0)
-        return os.path.getsize(path.removeprefix("file://"))
-    except (OSError, ValueError):
-        return 0
+    return file_size(path) or 0
 
 
 def shard(paths: list[str], rank: int, world_size: int) -> list[str]:
@@ -111,7 +147,7 @@ def shard(paths: list[str], rank: int, world_size: int) -> list[str]:
     return [path for index, path in enumerate(paths) if owner[index] == rank]
 
 
-def stable_id(path: str, offset: int, salt: str = "") -> str:
+def stable_id(path: str, offset: int | str, salt: str = "") -> str:
     """An id that survives re-runs: the file's name and the record's offset (ARC records have no id)."""
     name = path.rstrip("/").rsplit("/", 1)[-1]
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"curate:{name}:{offset}:{salt}"))

@@ -1,9 +1,10 @@
-"""WARC/ARC reader on warcio: every record read becomes a document or a rejection with a reason.
+"""WARC/ARC reader: every byte of a file becomes a record (a document or a rejection) or a rejected range.
 
 datatrove's own WarcReader trusts `WARC-Identified-Payload-Type` (empty or missing in older crawls), ignores the
-HTTP charset, and crashes on a truncated record; this one decides from the HTTP Content-Type, then the bytes,
-checks each payload against its Content-Length, and turns an unreadable file into a rejection naming the file
-and the record instead of a crashed run.
+HTTP charset, and crashes on a truncated record; warcio, under it, trusts each Content-Length and stops a file
+silently at the first wrong one. This reader frames records itself (curate.stages.warcframe), resynchronises after a
+bad one, writes where every byte went to the run's byte ledger (curate.ledger), decodes HTTP content codings with a
+size cap (curate.stages.httpbody), and decides HTML from the HTTP Content-Type, then the bytes.
 """
 
 from __future__ import annotations
@@ -11,15 +12,19 @@ from __future__ import annotations
 import io
 import re
 import zlib
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from datetime import datetime, timezone
 
 from datatrove.data import Document
 from datatrove.utils.logging import logger
 
+from curate.ledger import file_size
 from curate.records import HTTP_CHARSET_KEY, PAYLOAD_KEY, reject
 from curate.stages.charset import charset_from_content_type
+from curate.stages.httpbody import TooLarge, decode_body, split_http
 from curate.stages.reader import AccountedReader, open_binary, stable_id
+from curate.stages.warcframe import Frame, Framer
+from curate.stages.warcunits import units
 
 # Types that are HTML for certain; any other declared type is not, except these that say nothing.
 _HTML_MARKERS = ("html",)
@@ -59,9 +64,11 @@ def iso_utc(value: str | None) -> str | None:
 class WarcReader(AccountedReader):
     """Reads WARC/1.0–1.1, WARC/0.17–0.18 and ARC files, gzip or plain; keeps HTML responses.
 
-    Rejection reasons: `not_response`, `not_html`, `empty`, `truncated` (payload shorter than its
-    Content-Length), `too_large` (over `max_record_bytes`), `read_error` (a file or record that cannot be read;
-    records after a corrupt point of a file cannot be counted and are represented by this one rejection).
+    Every byte of a file ends up in a record or in a rejected range (see curate.stages.warcframe): rejection
+    reasons are `not_response`, `not_html`, `empty`, `truncated` (the file or member ends inside the record),
+    `bad_length` (the record does not end where its Content-Length says), `too_large` (over `max_record_bytes`
+    as stored, or once its HTTP content coding is undone), `read_error` (a file that cannot be opened), and for
+    bytes that are no record: `not_warc`, `not_a_record`, `not_gzip`, `bad_gzip`, `blank`.
     """
 
     name = "📖 WARC reader"
@@ -73,78 +80,122 @@ class WarcReader(AccountedReader):
         limit: int = -1,
         max_record_bytes: int = 10 * 2**20,
         progress: bool = False,
+        ledger: str | None = None,
     ):
-        super().__init__(paths, rejects, limit, progress)
+        super().__init__(paths, rejects, limit, progress, ledger)
         self.max_record_bytes = max_record_bytes
 
     # -- one file -------------------------------------------------------------------------------------------
-    def read_file(self, path: str) -> Iterator[Document]:
-        """Yield one document per record; rejected ones carry their reason in metadata."""
-        from warcio.archiveiterator import ArchiveIterator
-
-        index, offset = -1, 0
+    def read_file(self, path: str) -> Generator[Document, None, None]:
+        """Yield one document per record and per skipped range; rejected ones carry their reason in metadata."""
         self._date_warnings = 0
         try:
-            stream = open_binary(path)
+            handle = open_binary(path)
         except OSError as err:
-            yield self._error_doc(path, 0, f"cannot open: {err}")
+            yield self._range_doc(path, 0, "read_error", f"cannot open: {err}")
             return
-        with stream:
-            stream = io.BufferedReader(stream) if not hasattr(stream, "peek") else stream
-            kind = _archive_kind(stream.peek(4096)[:4096])
-            if kind is None:
-                head = stream.peek(64)[:64]
-                yield self._error_doc(path, 0, f"not a WARC or ARC file (it starts with {head[:32]!r})")
+        with handle:
+            buffered = io.BufferedReader(handle) if not hasattr(handle, "peek") else handle
+            head = buffered.peek(4096)[:4096]
+            if not head:
+                self.account(path, "file", 0, 0, 0, "plain", decoded=0)
+                yield self._range_doc(path, 0, "not_warc", "an empty file")
                 return
-            is_arc = kind == "arc"
-            iterator = ArchiveIterator(stream, arc2warc=True)
-            try:
-                for index, record in enumerate(iterator):
-                    doc = self._record_doc(record, path, index)
-                    offset = iterator.get_record_offset()  # reads the record to its end: only after the payload
-                    if is_arc or not doc.id:  # ARC ids are random: derive a stable one
-                        doc.id = stable_id(path, offset)
-                    yield doc
-            except Exception as err:  # corrupt gzip, not an archive, malformed headers: name file and record
-                message = f"unreadable after record #{index} (offset {offset}): {type(err).__name__}: {err}"
-                logger.error(f"{path}: {message[:300]}")
-                yield self._error_doc(path, offset, message[:1000])
+            yield from self._read_units(path, buffered, _archive_kind(head) == "arc")
         if self._date_warnings > _MAX_DATE_WARNINGS:
             logger.warning(f"{path}: {self._date_warnings} records with a malformed WARC-Date (crawl_date=null)")
 
-    def _error_doc(self, path: str, offset: int, message: str) -> Document:
-        doc = Document(text="", id=stable_id(path, offset, "read_error"), metadata={"source": path})
-        return reject(doc, "read_error", message)
+    def _read_units(self, path: str, handle, arc: bool) -> Iterator[Document]:
+        unit = None
+        index = 0
+        seen_record = written = False
+        try:
+            for unit in units(handle):
+                written = False
+                if unit.stream is None:  # bytes between members that are not gzip
+                    self.account(path, "file", unit.offset, unit.offset, unit.length, "skipped", unit.reason)
+                    written = True
+                    yield self._range_doc(path, unit.offset, unit.reason or "not_gzip", unit.detail)
+                    continue
+                framer = Framer(arc=arc, cap=self.max_record_bytes, member=unit.gzip)
+                for frame in framer.frames(unit.stream):
+                    if frame.reason == "truncated" and unit.gzip and unit.reason != "truncated":
+                        # the member is whole: it is the record's length that is wrong, not the file
+                        frame.reason = "bad_length"
+                        frame.detail = f"the gzip member ends first: {frame.detail}"
+                    if frame.header is None and not seen_record:
+                        frame.reason = "not_warc"  # bytes before any record: not WARC (or ARC) at all
+                    seen_record = seen_record or frame.header is not None
+                    doc = self._frame_doc(frame, unit, path, index)
+                    index += 1
+                    kind = "record" if frame.header is not None else "skipped"
+                    self.account(path, "unit", unit.offset, frame.start, frame.length, kind, frame.reason, doc.id)
+                    yield doc
+                written = True
+                yield from self._account_unit(path, unit)
+            unit = None
+        finally:
+            if unit is not None:  # stopped early (--limit): the rest of the file is unread
+                start = unit.offset + unit.length if written else unit.offset
+                self.account(path, "file", unit.offset, start, _size_after(path, start), "unread", "limit")
 
-    def _record_doc(self, record, path: str, index: int) -> Document:
-        headers = record.rec_headers
-        doc_id = (headers.get_header("WARC-Record-ID") or "").strip().strip("<>").removeprefix("urn:uuid:")
-        raw_date = headers.get_header("WARC-Date")
+    def _account_unit(self, path: str, unit) -> Iterator[Document]:
+        """The unit's own ledger row; a corrupt member's undecodable bytes become a rejected range."""
+        kind = "member" if unit.gzip else "plain"
+        length = unit.length if unit.good is None else unit.good
+        self.account(path, "file", unit.offset, unit.offset, length, kind, unit.reason, decoded=unit.decoded)
+        if unit.good is not None:
+            start, rest = unit.offset + unit.good, unit.length - unit.good
+            self.account(path, "file", unit.offset, start, rest, "skipped", "bad_gzip")
+            message = f"gzip member at byte {unit.offset}: {unit.detail}; {rest} bytes skipped to the next member"
+            yield self._range_doc(path, start, "bad_gzip", message)
+
+    def _range_doc(self, path: str, offset: int, reason: str, message: str | None) -> Document:
+        doc = Document(text="", id=stable_id(path, offset, reason), metadata={"source": path})
+        return reject(doc, reason, f"byte {offset}: {message}" if message else f"byte {offset}")
+
+    def _frame_doc(self, frame: Frame, unit, path: str, index: int) -> Document:
+        where = unit.offset if unit.gzip else frame.start
+        if unit.gzip and frame.start:  # a gzip member holding several records
+            where = f"{unit.offset}+{frame.start}"
+        header = frame.header
+        if header is None:
+            what = "not a WARC or ARC file" if frame.reason == "not_warc" else "no WARC or ARC record"
+            message = f"{what}: {frame.length} bytes"
+            return self._range_doc(path, unit.offset + (0 if unit.gzip else frame.start), frame.reason or "", message)
+        doc_id = (header.get("WARC-Record-ID") or "").strip().strip("<>").removeprefix("urn:uuid:")
+        raw_date = header.get("WARC-Date")
         crawl_date = iso_utc(raw_date)
         if raw_date and crawl_date is None:
             self._date_warnings += 1
             if self._date_warnings <= _MAX_DATE_WARNINGS:
                 logger.warning(f"{path}: record #{index}: malformed WARC-Date {raw_date!r}; crawl_date set to null")
+        url = (header.get("WARC-Target-URI") or "").strip().removeprefix("<").removesuffix(">") or None
         doc = Document(
             text="",
-            id=doc_id,
-            metadata={"url": headers.get_header("WARC-Target-URI"), "source": path, "crawl_date": crawl_date},
+            id=doc_id if doc_id and not header.arc else stable_id(path, where),
+            metadata={"url": url, "source": path, "crawl_date": crawl_date},
         )
-        if record.rec_type != "response":
-            return reject(doc, "not_response", record.rec_type)
-        length = headers.get_header("Content-Length")
-        if length and length.isdigit() and int(length) > self.max_record_bytes:
-            return reject(doc, "too_large", f"{int(length)} bytes > max_record_bytes={self.max_record_bytes}")
-        content_type = record.http_headers.get_header("Content-Type") if record.http_headers else None
+        at = f"record at byte {where}" if not unit.gzip else f"gzip member at byte {unit.offset}"
+        if frame.reason in ("bad_length", "truncated"):
+            return reject(doc, frame.reason, f"{at}: {frame.detail}")
+        rec_type = (header.get("WARC-Type") or "").lower()
+        if rec_type != "response":
+            return reject(doc, "not_response", rec_type or "no WARC-Type")
+        if frame.reason:
+            return reject(doc, frame.reason, f"{at}: {frame.detail}")
+        content = frame.content or b""
+        is_http = "application/http" in (header.get("Content-Type") or "").lower() or (
+            header.arc and (url or "").startswith("http")
+        )
+        headers, body = split_http(content) if is_http else ({}, content)
+        content_type = headers.get("content-type")
         try:
-            payload = record.content_stream().read()
-        except Exception as err:  # broken chunked or content encoding inside one record
-            return reject(doc, "read_error", f"record #{index}: payload unreadable: {type(err).__name__}: {err}")
-        while record.raw_stream.read(1 << 16):  # drain what content decoding left, so the length check is exact
-            pass
-        missing = getattr(record.raw_stream, "limit", 0)
-        if missing > 0:
-            return reject(doc, "truncated", f"payload {missing} bytes shorter than Content-Length {length}")
+            payload = decode_body(body, headers, self.max_record_bytes)
+        except TooLarge:
+            coding = headers.get("content-encoding", "")
+            detail = f"{at}: payload ({coding}) decodes to more than max_record_bytes={self.max_record_bytes}"
+            return reject(doc, "too_large", detail)
         if not payload:
             return reject(doc, "empty", content_type or "no content type")
         if not is_html(content_type, payload):
@@ -152,6 +203,11 @@ class WarcReader(AccountedReader):
         doc.metadata[PAYLOAD_KEY] = payload
         doc.metadata[HTTP_CHARSET_KEY] = charset_from_content_type(content_type)
         return doc
+
+
+def _size_after(path: str, offset: int) -> int:
+    size = file_size(path)
+    return max((size or offset) - offset, 0)
 
 
 def _archive_kind(head: bytes) -> str | None:
