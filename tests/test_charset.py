@@ -5,32 +5,18 @@ from __future__ import annotations
 
 import codecs
 import io
-import re
 from pathlib import Path
 
 import pytest
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
+from curate.evals.charset import INVALID, with_meta
+from curate.evals.charset import corpus as charset_corpus
+from curate.evals.charset import utf8_pages as real_utf8_pages
 from curate.records import HTTP_CHARSET_KEY, PAYLOAD_KEY
-from curate.stages.charset import codec_name, declared_charset, decode_html, is_single_byte
+from curate.stages.charset import codec_name, decode_html, is_single_byte
 from curate.stages.warc import WarcReader
-
-
-def true_codec(folder: str) -> str | None:
-    """Folder names are the true encoding, sometimes with a language suffix (`iso-8859-2-czech`)."""
-    return codec_name(folder) or codec_name(folder.rsplit("-", 1)[0])
-
-
-def pages(data: Path) -> list[tuple[str, str, bytes]]:
-    out = []
-    for folder in sorted(p for p in (data / "charset").iterdir() if p.is_dir()):
-        if folder.name == "EUC-TW":  # Python has no EUC-TW codec
-            continue
-        codec = true_codec(folder.name)
-        assert codec, f"no Python codec for {folder.name}"
-        out += [(folder.name, codec, f.read_bytes()) for f in sorted(folder.iterdir()) if f.is_file()]
-    return out
 
 
 def write_warc(path: Path, items, with_charset: bool) -> None:
@@ -59,7 +45,7 @@ def decoded_through_reader(path: Path) -> list[str | None]:
 
 @pytest.mark.slow
 def test_charsets_with_and_without_header(data, tmp_path):
-    items = pages(data)
+    items = charset_corpus(data)
     assert len(items) > 400
     expected = [payload.decode(codec).lstrip("\ufeff") for _, codec, payload in items]
     results = {}
@@ -81,51 +67,16 @@ def test_charsets_with_and_without_header(data, tmp_path):
 
 
 # -- labels against bytes: a single-byte label on UTF-8 bytes ------------------------------------------------------
-_DECLARATION = re.compile(
-    rb"""(<meta[^>]+charset\s*=\s*["']?\s*)[a-zA-Z0-9_.:\-]+|(<\?xml[^>]+encoding\s*=\s*["'])[a-zA-Z0-9_.:\-]+""",
-    re.IGNORECASE,
-)
-
-
-def with_meta(payload: bytes, charset: str) -> bytes:
-    """The page with every charset declaration of its head set to `charset`, or a meta tag added if it has none."""
-    head, rest = payload[:4096], payload[4096:]
-    head, count = _DECLARATION.subn(lambda m: (m.group(1) or m.group(2)) + charset.encode(), head)
-    if not count:
-        tag = f'<meta charset="{charset}">'.encode()
-        at = re.search(rb"<head[^>]*>", head, re.IGNORECASE)
-        head = head[: at.end()] + tag + head[at.end() :] if at else tag + head
-    relabelled = head + rest
-    assert codec_name(declared_charset(relabelled)) == codec_name(charset)
-    return relabelled
-
-
 @pytest.fixture(scope="module")
 def corpus(data) -> list[tuple[str, str, bytes]]:
-    return pages(data)
+    return charset_corpus(data)
 
 
 @pytest.fixture(scope="module")
-def utf8_pages(data, corpus) -> list[bytes]:
+def utf8_pages(data) -> list[bytes]:
     """Real UTF-8 pages with non-ASCII bytes: the corpus's, and the crawl files' HTML labelled UTF-8 (deduplicated)."""
-    out = [payload for _, codec, payload in corpus if codec in ("utf-8", "utf-8-sig") and not payload.isascii()]
-    crawls = [p for p in sorted((data / "warc").iterdir()) if not p.name.endswith((".wat.gz", ".wet.gz"))]
-    seen = set()
-    for path in [*crawls, data / "extraction" / "articles-311.warc.gz"]:
-        for doc in WarcReader([str(path)]).read_file(str(path)):
-            if doc.metadata.get("filter_reason") is not None:
-                continue
-            payload, http = doc.metadata[PAYLOAD_KEY], doc.metadata[HTTP_CHARSET_KEY]
-            if "utf-8" not in (codec_name(http), codec_name(declared_charset(payload))) or payload.isascii():
-                continue
-            try:
-                payload.decode("utf-8")
-            except UnicodeDecodeError:  # labelled UTF-8 but is not: no right answer to compare with
-                continue
-            if payload not in seen:
-                seen.add(payload)
-                out.append(payload)
-    return out
+    by_source = real_utf8_pages(data)
+    return [page for source, pages in by_source.items() if source != INVALID for page in pages]
 
 
 def test_single_byte_codecs_are_told_by_the_codec():
