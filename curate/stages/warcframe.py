@@ -151,7 +151,7 @@ class Framer:
         parse = parse_arc_header if self.arc else parse_warc_header
         head = stream.peek(skip + _FIRST_LOOK)[skip:]
         found = parse(head)
-        if found is None and len(head) == _FIRST_LOOK and head[:5] in (b"WARC/", head[:5] if self.arc else b""):
+        if found is None and len(head) == _FIRST_LOOK and (self.arc or head.startswith(b"WARC/")):
             found = parse(stream.peek(skip + MAX_HEADER)[skip:])
         return found
 
@@ -196,14 +196,12 @@ class Framer:
         if content is not None:
             stream.unread(content)  # look for the next header from the first byte after this header on
         self.skip_to_header(stream, here=content is not None)
-        where = "no record follows it" if stream.at_end() else "the next record starts"
-        detail = (
-            f"Content-Length {wanted} does not end the record: {where} {stream.pos - body_start} bytes after its header"
-        )
+        after = stream.pos - body_start
+        what = f"Content-Length {wanted} does not end the record"
         if stream.at_end():
-            detail = (
-                f"Content-Length {wanted} does not end the record; {stream.pos - body_start} bytes follow its header"
-            )
+            detail = f"{what}; {after} bytes follow its header and no record after them"
+        else:
+            detail = f"{what}: the next record starts {after} bytes after its header"
         return Frame(start, stream.pos - start, header, None, "bad_length", detail)
 
     def _boundary(self, stream: Stream) -> tuple[int, bool]:
