@@ -30,7 +30,6 @@ LEDGER_SCHEMA = pa.schema(
         ("id", pa.string()),  # the record's document id
     ]
 )
-UNITS = ("member", "plain")
 
 
 def file_size(path: str) -> int | None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
 
 CHUNK = 1 << 16
 MAX_HEADER = 1 << 16  # a WARC header block, or an ARC header line, longer than this is not one
@@ -25,7 +24,6 @@ _WARC_VERSION = re.compile(rb"WARC/\d+\.\d+\r?\n")
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
 _ARC_LINE = re.compile(rb"([a-zA-Z][a-zA-Z0-9+.\-]*:\S*) (\S+) (\d{12,14}) ?(\S*)(?: \S+)* (\d+)\r?\n")
 _ARC_CANDIDATE = re.compile(rb"\n[a-zA-Z][a-zA-Z0-9+.\-]*:\S* \S+ \d{12,14} ")
-_GZIP_MAGIC = b"\x1f\x8b\x08"
 _SEPARATOR = b"\r\n"
 
 
@@ -73,9 +71,6 @@ class Stream:
     def at_end(self) -> bool:
         self._fill(1)
         return not self._buf
-
-    def drain(self) -> int:
-        return self.skip(1 << 62)
 
 
 @dataclass
@@ -256,15 +251,3 @@ def _skip_separators(stream: Stream) -> None:
         stream.skip(stripped)
         if stripped < len(head):
             return
-
-
-def plain_chunks(raw: BinaryIO) -> Iterator[bytes]:
-    while True:
-        chunk = raw.read(CHUNK)
-        if not chunk:
-            return
-        yield chunk
-
-
-def looks_gzip(head: bytes) -> bool:
-    return head[:3] == _GZIP_MAGIC
