@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from curate.cli_evidence import add_evidence_commands, at_least, output_problem
+from curate.cli_run import add_run_command
 
 EXIT_USAGE = 2
 
@@ -33,42 +34,6 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         message = re.sub(r"^argument (\S+): (?=must )", r"\1 ", message)
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}; see `{self.prog} --help`\n")
-
-
-def _run(args: argparse.Namespace) -> int:
-    from curate import config
-    from curate.pipeline import RunOptions, run
-
-    spec = config.load(args.pipeline)
-    stats = run(
-        spec,
-        RunOptions(
-            inputs=args.input,
-            output=Path(args.output),
-            workers=args.workers,
-            limit=-1 if args.limit is None else args.limit,
-            overwrite=args.overwrite,
-            progress=not args.no_progress and sys.stderr.isatty(),
-        ),
-    )
-    out = Path(args.output)
-    print(
-        f"{stats['input_records']} records → {stats['kept']} kept + {stats['rejected']} rejected"
-        f" in {stats['seconds']:.1f} s ({stats['input_records'] / max(stats['seconds'], 1e-9):.0f} records/s)"
-    )
-    print(f"documents: {out / 'documents'}\nrejected:  {out / 'rejected'}\nreport:    {out / 'report.html'}")
-    section = stats.get("bytes")
-    if section and section["skipped"]:
-        reasons = ", ".join(f"{reason} {n:,}" for reason, n in section["skipped_by_reason"].items())
-        print(
-            f"curate: {section['skipped']:,} of {section['input']:,} input bytes were skipped ({reasons});"
-            f" each skipped range is a row of {out / 'rejected'}",
-            file=sys.stderr,
-        )
-        if args.strict:
-            print("curate: --strict: rejected input byte ranges fail the run", file=sys.stderr)
-            return 1
-    return 0
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -196,38 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"curate {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    run_p = sub.add_parser(
-        "run",
-        help="run a pipeline YAML on crawl files",
-        description="Run a pipeline (reader + stages from a YAML file) on WARC/ARC files, locally on N workers.",
-        epilog=_stage_catalogue(),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    run_p.add_argument("pipeline", help="pipeline YAML, e.g. pipelines/fineweb.yaml")
-    run_p.add_argument(
-        "--input",
-        "-i",
-        nargs="+",
-        required=True,
-        metavar="PATH_OR_GLOB",
-        help="crawl files: paths, folders, globs or fsspec URLs (s3://..., https://...); quote globs",
-    )
-    run_p.add_argument("--output", "-o", required=True, metavar="DIR", help="run folder (documents/, rejected/, ...)")
-    run_p.add_argument("--workers", "-w", type=at_least(1), default=1, help="parallel worker processes (default 1)")
-    run_p.add_argument(
-        "--limit",
-        type=at_least(1),
-        metavar="N",
-        help="read about N input records in total (split across tasks), for quick trials (default: all)",
-    )
-    run_p.add_argument("--overwrite", action="store_true", help="replace a previous run in --output")
-    run_p.add_argument(
-        "--strict",
-        action="store_true",
-        help="exit 1 when any input bytes are rejected as ranges (bad lengths, corrupt gzip, not WARC)",
-    )
-    run_p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    run_p.set_defaults(func=_run, outputs=("output",))
+    add_run_command(sub, _stage_catalogue())
 
     report_p = sub.add_parser(
         "report", help="(re)write RUN_DIR/report.html", description="Write report.html and its PNG charts for a run."

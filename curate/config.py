@@ -27,6 +27,7 @@ from curate.limits import (
     Checked,
     Each,
     NonEmpty,
+    OneOf,
     Range,
     check_limits,
 )
@@ -128,8 +129,10 @@ STAGES = {
         needs_text=False,
         makes_text=True,
         tally=("timeout_", "extract_timeouts"),  # pages retried after the time limit, and how many then passed
-        doc="trafilatura main-text extraction",
+        doc="main-text extraction: trafilatura (default) or Resiliparse (`engine: resiliparse`, as DCLM; faster)",
         limits={
+            # curate.stages.engines.ENGINES (a test keeps the two the same): config imports no stage module
+            "engine": OneOf(("trafilatura", "resiliparse"), "an extraction engine"),
             "timeout": Range(0, 3600, low_open=True),  # seconds per page; an hour is no longer a time limit
             "max_html_chars": Range(1000, off=0),  # below a kilobyte every page is "too complex"; 0 turns it off
             "max_tags": Range(100, off=0),
@@ -262,7 +265,7 @@ STAGES = {
     ),
 }
 
-TOP_LEVEL_KEYS = ("name", "description", "reader", "stages")
+TOP_LEVEL_KEYS = ("name", "description", "reader", "stages", "executor")
 
 
 @dataclass
@@ -283,6 +286,7 @@ class PipelineSpec:
     description: str
     reader: StageSpec
     stages: list[StageSpec]
+    executor: dict | str | None = None  # where it runs (curate.executors), not what it does: not in to_dict()
 
     def to_dict(self) -> dict:
         return {
@@ -371,7 +375,14 @@ def parse(data: Any, path: str = "<pipeline>") -> PipelineSpec:
     for key, value in (("name", name), ("description", description)):
         if not isinstance(value, str):
             raise ConfigError(f"{path}: {key}: expected a string, got {value!r}")
-    return PipelineSpec(path=path, name=name, description=description, reader=reader, stages=stages)
+    executor = data.get("executor")
+    if executor is not None:
+        from curate.executors import parse_executor
+
+        parse_executor(executor, f"{path}: executor", complete=False)
+    return PipelineSpec(
+        path=path, name=name, description=description, reader=reader, stages=stages, executor=executor
+    )
 
 
 def load(path: str | Path) -> PipelineSpec:

@@ -5,6 +5,10 @@ one row per frame inside a unit (a record, or a range that is not one, in the by
 proves, from the ledger and the files' sizes alone, that the rows tile each file and each unit with no gap and no
 overlap, so `bytes in = bytes in records + bytes skipped with a reason` is a fact about the files, not a sum the
 reader kept about itself. Stages after the reader only ever see records, which stats.json already counts.
+
+A remote file's size (a crawl's URL) is where its stream ended: the stream itself checks every byte the server
+announced arrived (curate.crawl), and asking 90,000 servers for sizes again after a dump's run would cost a request
+each. An unreachable file, or the part of one after its stream failed for good, is a skipped `unreachable` range.
 """
 
 from __future__ import annotations
@@ -30,6 +34,10 @@ LEDGER_SCHEMA = pa.schema(
         ("id", pa.string()),  # the record's document id
     ]
 )
+
+
+def _remote(path: str) -> bool:
+    return "://" in path and not path.startswith("file://")
 
 
 def file_size(path: str) -> int | None:
@@ -79,8 +87,13 @@ def account(folder: Path, inputs: list[str]) -> dict[str, Any]:
     skipped: dict[str, int] = defaultdict(int)
     total = in_records = unread = 0
     for source in inputs:
-        size = file_size(source)
         entries = by_file.get(source, [])
+        if _remote(source):  # its size is where its stream ended (checked against the announced length): no request
+            if not entries:
+                problems.append(f"{source}: no ledger rows")
+            size: int | None = max((r["offset"] + r["length"] for r in entries), default=0)
+        else:
+            size = file_size(source)
         if size is None:
             problems.append(f"{source}: size unknown")
             continue

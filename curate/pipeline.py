@@ -1,23 +1,29 @@
-"""A validated pipeline spec + input files → a datatrove pipeline, run by datatrove's local executor.
+"""A validated pipeline spec + input files → datatrove phases, run by one of datatrove's executors (curate.executors).
 
 Layout of a run folder (the output contract):
   documents/<rank>.parquet         kept documents
   rejected/<stage>-<rank>.parquet  rejected records, with `stage` and `reason`
   stats.json, report.html          written after all tasks finish (`curate report` rewrites the report)
-  logs/                            datatrove's per-task logs, stats and completion markers
-  run.json                         what was asked: pipeline, inputs, workers, limit
+  logs/                            datatrove's per-task logs, stats and completion markers, one folder per phase
+  run.json                         what was asked: pipeline, inputs, tasks, limit (what decides the output)
 """
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from datatrove.data import DocumentsPipeline
+from datatrove.pipeline.base import PipelineStep
+
 from curate.config import PipelineSpec, StageSpec
+from curate.executors import ExecutorSpec
 from curate.outputs import DocumentWriter, RejectedWriter
-from curate.runfolder import RUN, RunError, expand_inputs, prepare
+from curate.runfolder import RUN, RunError, atomic_write_text, expand_inputs, prepare
 
 __all__ = ["Phase", "RunError", "RunOptions", "build_phases", "run"]
 
@@ -27,9 +33,11 @@ class RunOptions:
     inputs: list[str]
     output: Path
     workers: int = 1
+    tasks: int | None = None  # None: one per input file, small files grouped (curate.taskplan)
     limit: int = -1
     overwrite: bool = False
     progress: bool = True
+    executor: ExecutorSpec | None = None  # None: the pipeline's `executor:`, else local
 
 
 @dataclass
@@ -97,48 +105,84 @@ def build_phases(
     return phases
 
 
-def run(spec: PipelineSpec, options: RunOptions) -> dict:
-    """Run the pipeline; returns the run's stats (also written to stats.json). Raises on lost records."""
-    from datatrove.executor import LocalPipelineExecutor
+def run(spec: PipelineSpec, options: RunOptions) -> dict | None:
+    """Run the pipeline; returns the run's stats (also written to stats.json), or None when the jobs were only
+    submitted (slurm, `wait: false`). Raises on lost records."""
     from datatrove.utils.logging import logger
+
+    from curate.executors import PhaseRun, described, parse_executor, run_phases
+    from curate.taskplan import plan_tasks
 
     if options.workers < 1:
         raise RunError(f"--workers {options.workers}: must be at least 1")
+    executor = options.executor or parse_executor(spec.executor, f"{spec.path}: executor")
     paths = expand_inputs(options.inputs)
-    workers = min(options.workers, len(paths))
-    tasks = workers  # each task pays the blocklist and model set-up once: no more tasks than workers
-    request = {
-        "pipeline": spec.path,
-        "spec": spec.to_dict(),
-        "inputs": paths,
-        "workers": workers,
-        "tasks": tasks,
-        "limit": options.limit,
-    }
     output = Path(options.output)
+    if executor.kind != "local":  # tasks start in another folder, perhaps on another machine
+        paths = [p if "://" in p else os.path.abspath(p) for p in paths]
+        output = output.resolve()
+    groups = plan_tasks(paths, options.tasks)
+    tasks = len(groups)
+    workers = min(options.workers, tasks)
+    request = {"pipeline": spec.path, "spec": spec.to_dict(), "inputs": paths, "tasks": tasks, "limit": options.limit}
     resuming = prepare(output, RUN, options.overwrite, request)
     if resuming:
         logger.info(f"resuming the interrupted run in {output}: completed tasks are skipped")
     limit_per_task = -1 if options.limit < 0 else -(-options.limit // tasks)
-    phases = build_phases(spec, paths, output, tasks, limit_per_task, options.progress)
+    progress = options.progress and executor.kind == "local"
+    phases = build_phases(spec, paths, output, tasks, limit_per_task, progress)
+    phases[0].steps[0].groups = groups  # the reader: which files each task reads
     started = time.time()
-    for number, phase in enumerate(phases, 1):
-        if len(phases) > 1:
-            logger.info(f"phase {number}/{len(phases)}: {phase.name} ({phase.tasks} task(s))")
-        LocalPipelineExecutor(
-            pipeline=phase.steps,
-            tasks=phase.tasks,
-            workers=min(workers, phase.tasks),
-            logging_dir=str(output / "logs" / f"{number}-{phase.name}"),
-            skip_completed=True,
-        ).run()
-    from curate.report import write_report  # matplotlib: imported after the workers forked, not before
-    from curate.stats import finalize
-    from curate.tokenize import merge_manifests
+    (output / "logs").mkdir(exist_ok=True)
+    atomic_write_text(output / "logs" / "started.json", json.dumps({"started": started}))
+    runs = [PhaseRun(p.name, p.steps, p.tasks, output / "logs" / f"{n}-{p.name}") for n, p in enumerate(phases, 1)]
+    if len(phases) > 1:
+        logger.info(f"{len(phases)} phases: " + ", ".join(f"{p.name} ({p.tasks} task(s))" for p in phases))
+    finish = FinishRun(str(output), spec, {**request, "workers": workers, "executor": described(executor)}, phases)
+    run_phases(executor, runs, workers, finish if executor.kind == "slurm" else None)
+    if executor.kind != "slurm":
+        return finish.finish()
+    if not executor.wait:
+        return None
+    return _read_stats(output)
 
-    merge_manifests(output / "tokens")
-    if (output / "staged").exists():
-        shutil.rmtree(output / "staged")  # a copy of every pre-dedup document: only needed until phase 4 ran
-    stats = finalize(output, spec, request, phases, seconds=time.time() - started)
-    write_report(output)
+
+def _read_stats(output: Path) -> dict:
+    from curate.stats import ConservationError
+
+    stats = json.loads((output / "stats.json").read_text())
+    if stats.get("problems"):
+        raise ConservationError(f"{output}/stats.json: records lost: " + "; ".join(stats["problems"]))
     return stats
+
+
+class FinishRun(PipelineStep):
+    """The end of every run, after its last phase: token manifests merged, staged copies removed, stats.json and
+    report.html written. A step, so that a Slurm chain runs it as its last job."""
+
+    name = "📊 stats and report"
+    type = "📊 - REPORT"
+
+    def __init__(self, output: str, spec: PipelineSpec, request: dict, phases: list[Phase]):
+        super().__init__()
+        self.output, self.spec, self.request = output, spec, request
+        self.phases = [Phase(p.name, [], p.tasks, p.roles) for p in phases]  # names and roles: not the steps
+
+    def finish(self) -> dict:
+        from curate.report import write_report  # matplotlib: imported after the workers forked, not before
+        from curate.stats import finalize
+        from curate.tokenize import merge_manifests
+
+        output = Path(self.output)
+        started = json.loads((output / "logs" / "started.json").read_text())["started"]
+        merge_manifests(output / "tokens")
+        if (output / "staged").exists():
+            shutil.rmtree(output / "staged")  # a copy of every pre-dedup document: only needed until phase 4 ran
+        stats = finalize(output, self.spec, self.request, self.phases, seconds=time.time() - started)
+        write_report(output)
+        return stats
+
+    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        self.finish()
+        if data:
+            yield from data

@@ -261,8 +261,8 @@ def _load(path: Path) -> Any:
 
 
 # How the keys of a run request are given on the command line, for "rerun with ..." messages.
-_FLAGS = {"pipeline": "the pipeline", "workers": "--workers", "limit": "--limit", "inputs": "--input"}
-_DERIVED = {"tasks": "workers"}  # follows from another key: named only when that key agrees
+_FLAGS = {"pipeline": "the pipeline", "tasks": "--tasks", "limit": "--limit", "inputs": "--input"}
+_DERIVED = {"tasks": "inputs"}  # follows from another key (the default plan): named only when that key agrees
 
 
 def _differences(stored: Any, request: dict) -> str:

@@ -163,6 +163,7 @@ def finalize(output: Path, spec: PipelineSpec, request: dict, phases: list, seco
         "inputs": request.get("inputs", []),
         "workers": request.get("workers"),
         "tasks": request.get("tasks"),
+        "executor": request.get("executor"),
         "limit": request.get("limit"),
         "seconds": round(seconds, 3),
     }

@@ -129,3 +129,22 @@ def write_compare_spec(path: Path, candidates: list[dict], corpus: dict, **kw) -
     spec.update(kw)
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     return path
+
+
+def run_outputs(run_dir: Path) -> dict:
+    """What a `curate run` decided, independent of how the work was cut: kept (id, text), rejected (id, stage,
+    reason) and the byte ledger's rows, each sorted, plus the dedup summary and the record counts."""
+    import json
+
+    stats = json.loads((Path(run_dir) / "stats.json").read_text())
+    kept = sorted((r["id"], r["text"]) for r in read_rows(Path(run_dir) / "documents", ["id", "text"]))
+    rejected = sorted(
+        (str(r["id"]), r["stage"], r["reason"])
+        for r in read_rows(Path(run_dir) / "rejected", ["id", "stage", "reason"])
+    )
+    ledger = sorted(
+        tuple(str(r[k]) for k in ("source", "level", "offset", "length", "kind", "reason"))
+        for r in read_rows(Path(run_dir) / "bytes")
+    )
+    counts = {k: stats[k] for k in ("input_records", "kept", "rejected", "conserved")}
+    return {"kept": kept, "rejected": rejected, "ledger": ledger, "dedup": stats.get("dedup"), "counts": counts}

@@ -225,7 +225,7 @@ def test_two_runs_give_identical_tables(data, tmp_path):
         argv = ["run", str(spec), "--input", *[str(data / "warc" / f) for f in files], "--output", str(out)]
         assert main([*argv, "--workers", "2", "--no-progress"]) == 0
         stats = json.loads((out / "stats.json").read_text())
-        assert stats["conserved"] and stats["tasks"] == 2
+        assert stats["conserved"] and stats["workers"] == 2
         runs.append(out)
     for folder in ("documents", "rejected"):
         first = sorted(p.name for p in (runs[0] / folder).glob("*.parquet"))

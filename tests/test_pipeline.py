@@ -107,8 +107,8 @@ def test_two_workers_give_the_same_result(data, tmp_path):
     pipeline = str(tmp_path / "fineweb.yaml")
     first = curate_run(data, tmp_path / "run1", "--workers", "1", pipeline=pipeline)
     stats = curate_run(data, tmp_path / "run2", "--workers", "2", pipeline=pipeline)
-    assert stats["tasks"] == 2
-    assert len(list((tmp_path / "run2" / "documents").glob("*.parquet"))) == 2  # per-worker shards, merged stats
+    assert stats["workers"] == 2 and stats["tasks"] >= 2
+    assert 2 <= len(list((tmp_path / "run2" / "documents").glob("*.parquet"))) <= stats["tasks"]  # per task
     one = {r["id"]: r["text"] for r in read_rows(tmp_path / "run1" / "documents", ["id", "text"])}
     two = {r["id"]: r["text"] for r in read_rows(tmp_path / "run2" / "documents", ["id", "text"])}
     assert one == two

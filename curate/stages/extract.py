@@ -1,7 +1,8 @@
-"""Main-text extraction with trafilatura, after decoding the page with the right charset.
+"""Main-text extraction with trafilatura or Resiliparse (`engine`, see curate.stages.engines), after decoding the
+page with the right charset. Both engines get the same page, the same guards and the same reject reasons.
 
 Two guards against slow pages, in this order:
-1. A budget decided from the page alone before trafilatura sees it (curate.stages.budget): more characters or
+1. A budget decided from the page alone before the engine sees it (curate.stages.budget): more characters or
    start tags than the budget allows is `too_complex`, the same verdict on any machine under any load.
 2. A wall-clock limit, the safety net for what the budget did not foresee. A page that hits it is tried once more
    at once (documents keep their stream order) with a fresh timer and no other worker extracting; only a page that
@@ -15,7 +16,8 @@ bench/bench_extract_budget.py measures it. The limit is long because it is only 
 The time limit runs in-process (an interval timer raising a BaseException that trafilatura's own
 `except Exception` cannot swallow) rather than datatrove's extractor subprocess: no pickling of every page
 through a pipe and no second copy of the interpreter. The timer fires only between Python steps, so a single
-long C call (parsing a 50 MB page) would outlast it: one more reason for the character budget. Off the main
+long C call (parsing a 50 MB page; all of Resiliparse's work is one) would outlast it: one more reason for the
+character budget. Off the main
 thread, where timers cannot fire, datatrove's sandbox process enforces the limit instead.
 """
 
@@ -34,10 +36,17 @@ from datatrove.utils.typeshelper import StatHints
 from curate.records import HTTP_CHARSET_KEY, PAYLOAD_KEY, reject
 from curate.stages.budget import Budget, RetryLock
 from curate.stages.charset import decode_html
+from curate.stages.engines import (
+    ENGINES,
+    resiliparse_extract,
+    resiliparse_options,
+    resiliparse_text,
+    trafilatura_extract,
+)
 
 
 class ExtractionTimeout(BaseException):
-    """Raised inside trafilatura when a page runs past its time limit."""
+    """Raised inside the engine when a page runs past its time limit."""
 
 
 @contextmanager
@@ -61,14 +70,16 @@ def time_limit(seconds: float):
 class Extract(PipelineStep):
     """HTML bytes → main text. Rejects with `too_complex`, `no_text`, `timeout` or `extract_error`.
 
-    `deduplicate` is off by default (datatrove turns it on): trafilatura's duplicate cache lives in the process
-    and depends on the order pages arrive in, so the same page would extract differently with 1 or 3 workers.
-    Duplicates across pages are the dedup stages' job. `max_html_chars` and `max_tags` are the budget (0 turns a
-    measure off). Stats: `timeout_retried` counts pages that hit the time limit once, `timeout_recovered` those
-    of them the retry extracted.
+    `engine` is `trafilatura` (the default: the higher F1) or `resiliparse` (many times faster). `favor_*`,
+    `include_tables` and `deduplicate` are trafilatura's; `include_comments` holds for both. `deduplicate` is off by
+    default (datatrove turns it on): trafilatura's duplicate cache lives in the process and depends on the order
+    pages arrive in, so the same page would extract differently with 1 or 3 workers. Duplicates across pages are
+    the dedup stages' job. `max_html_chars` and `max_tags` are the budget (0 turns a measure off). Stats:
+    `timeout_retried` counts pages that hit the time limit once, `timeout_recovered` those of them the retry
+    extracted.
     """
 
-    name = "⛏ Extract (trafilatura)"
+    name = "⛏ Extract"
     type = "🛢 - EXTRAC"
 
     def __init__(
@@ -82,8 +93,15 @@ class Extract(PipelineStep):
         max_html_chars: int = 4_000_000,
         max_tags: int = 50_000,
         timeout: float = 120.0,
+        engine: str = "trafilatura",
     ):
+        if engine not in ENGINES:
+            raise ValueError(f"engine: {engine!r} is not an extraction engine (allowed: {', '.join(ENGINES)})")
+        self.name = f"⛏ Extract ({engine})"  # before PipelineStep names its stats after it
         super().__init__()
+        self.engine = engine
+        if engine == "resiliparse":
+            resiliparse_extract()  # not installed: fail now, not at the first page
         self.rejects = rejects
         self.budget = Budget(max_html_chars=max_html_chars, max_tags=max_tags)
         self.timeout = timeout
@@ -94,11 +112,12 @@ class Extract(PipelineStep):
             include_tables=include_tables,
             deduplicate=deduplicate,
         )
+        self.resiliparse_options = resiliparse_options(include_comments)
 
     def extract(self, html: str) -> str | None:
-        import trafilatura
-
-        return trafilatura.extract(html, **self.options)
+        if self.engine == "resiliparse":
+            return resiliparse_text(html, self.resiliparse_options)
+        return trafilatura_extract()(html, **self.options)
 
     def _attempt(self, html: str, sandbox, hold: AbstractContextManager) -> tuple[str | None, str | None, str | None]:
         """One extraction under the lock `hold`: (text, reason, detail), reason None when it worked."""
@@ -110,7 +129,7 @@ class Extract(PipelineStep):
                     return self.extract(html), None, None
         except (ExtractionTimeout, TimeoutError):
             return None, "timeout", f"over {self.timeout} s"
-        except Exception as err:  # a page trafilatura cannot parse: record it, go on
+        except Exception as err:  # a page the engine cannot parse: record it, go on
             return None, "extract_error", f"{type(err).__name__}: {err}"[:500]
 
     def _text(self, doc, sandbox, lock: RetryLock) -> tuple[str | None, str | None, str | None]:

@@ -97,6 +97,25 @@ def domain_table(folder: str) -> np.ndarray:
     return np.load(table, mmap_mode="r")
 
 
+def public_suffixes():
+    """This process's public-suffix parser: the bundled snapshot (no network fetch, no connection error in the log),
+    built once per process. Each task gets its own copy of the steps, and building the suffix trie again costs
+    50 ms, most of a warm process's per-task set-up."""
+    global _SUFFIXES
+    if _SUFFIXES is None:
+        from tldextract import TLDExtract
+
+        class SharedSuffixes(TLDExtract):
+            def __reduce__(self):  # a task unpickles the process's one parser, not a new one
+                return public_suffixes, ()
+
+        _SUFFIXES = SharedSuffixes(suffix_list_urls=(), cache_dir=None)
+    return _SUFFIXES
+
+
+_SUFFIXES = None
+
+
 class BlocklistURLFilter(URLFilter):
     """datatrove's URLFilter with its bundled blocklists, offline, recording which rule matched.
 
@@ -105,10 +124,7 @@ class BlocklistURLFilter(URLFilter):
 
     def __init__(self, rejects=None, **kwargs):
         super().__init__(exclusion_writer=rejects, **kwargs)
-        from tldextract import TLDExtract
-
-        # the bundled public-suffix snapshot: no network fetch, no connection error in the log
-        self.tldextractor = TLDExtract(suffix_list_urls=(), cache_dir=None)
+        self.tldextractor = public_suffixes()
 
     def download_data(self):
         """datatrove's loading of its bundled lists, except the domain list, which is hashed and memory-mapped."""

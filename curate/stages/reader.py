@@ -19,12 +19,14 @@ from datatrove.utils.typeshelper import StatHints
 
 
 def open_binary(path: str):
-    """Open a local path or any fsspec URL (s3://, https://, ...) for binary reading."""
-    if "://" in path and not path.startswith("file://"):
-        import fsspec
+    """Open a local path or any fsspec URL (s3://, https://, ...) for binary reading.
 
-        return fsspec.open(path, "rb").open()
-    return open(path.removeprefix("file://"), "rb")
+    A URL streams, and survives dropped connections and "slow down" answers by resuming where it was
+    (curate.crawl.open_stream); when it gives up it raises curate.crawl.Unreachable, an OSError.
+    """
+    from curate.crawl import open_stream
+
+    return open_stream(path)
 
 
 class AccountedReader(BaseReader):
@@ -43,6 +45,7 @@ class AccountedReader(BaseReader):
         self.progress = progress
         self.ledger = ledger  # folder of the byte ledger (curate.ledger); None: bytes are not accounted
         self._ledger_rows: Any = None
+        self.groups: list[list[int]] | None = None  # the run's task plan (curate.taskplan); None: shared by size
 
     def account(
         self,
@@ -97,7 +100,10 @@ class AccountedReader(BaseReader):
             from curate.outputs import ParquetRows
 
             ledger = self._ledger_rows = ParquetRows(self.ledger, LEDGER_SCHEMA, first=rank)
-        mine = shard(self.paths, rank, world_size)
+        if self.groups is not None:
+            mine = [self.paths[i] for i in self.groups[rank]] if rank < len(self.groups) else []
+        else:
+            mine = shard(self.paths, rank, world_size)
         with self.rejects if self.rejects else nullcontext() as writer, bar, ledger:
             for number, path in enumerate(mine):
                 records: Generator[Document, None, None] = self.read_file(path)

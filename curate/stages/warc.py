@@ -13,18 +13,20 @@ import io
 import re
 import zlib
 from collections.abc import Generator, Iterator
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from datatrove.data import Document
 from datatrove.utils.logging import logger
 
+from curate.crawl import Unreachable
 from curate.ledger import file_size
 from curate.records import HTTP_CHARSET_KEY, PAYLOAD_KEY, reject
 from curate.stages.charset import charset_from_content_type
 from curate.stages.httpbody import TooLarge, decode_body, split_http
 from curate.stages.reader import AccountedReader, open_binary, stable_id
 from curate.stages.warcframe import Frame, Framer
-from curate.stages.warcunits import units
+from curate.stages.warcunits import Unit, units
 
 # Types that are HTML for certain; any other declared type is not, except these that say nothing.
 _HTML_MARKERS = ("html",)
@@ -67,8 +69,9 @@ class WarcReader(AccountedReader):
     Every byte of a file ends up in a record or in a rejected range (see curate.stages.warcframe): rejection
     reasons are `not_response`, `not_html`, `empty`, `truncated` (the file or member ends inside the record),
     `bad_length` (the record does not end where its Content-Length says), `too_large` (over `max_record_bytes`
-    as stored, or once its HTTP content coding is undone), `read_error` (a file that cannot be opened), and for
-    bytes that are no record: `not_warc`, `not_a_record`, `not_gzip`, `bad_gzip`, `blank`.
+    as stored, or once its HTTP content coding is undone), `read_error` (a local file that cannot be opened),
+    `unreachable` (a URL that cannot be opened, or whose stream fails for good midway: the rest of the file from
+    there), and for bytes that are no record: `not_warc`, `not_a_record`, `not_gzip`, `bad_gzip`, `blank`.
     """
 
     name = "📖 WARC reader"
@@ -91,12 +94,19 @@ class WarcReader(AccountedReader):
         self._date_warnings = 0
         try:
             handle = open_binary(path)
+        except Unreachable as err:
+            yield from self._unreachable(path, 0, err)
+            return
         except OSError as err:
             yield self._range_doc(path, 0, "read_error", f"cannot open: {err}")
             return
         with handle:
             buffered = io.BufferedReader(handle) if not hasattr(handle, "peek") else handle
-            head = buffered.peek(4096)[:4096]
+            try:
+                head = buffered.peek(4096)[:4096]
+            except Unreachable as err:
+                yield from self._unreachable(path, 0, err)
+                return
             if not head:
                 self.account(path, "file", 0, 0, 0, "plain", decoded=0)
                 yield self._range_doc(path, 0, "not_warc", "an empty file")
@@ -106,15 +116,15 @@ class WarcReader(AccountedReader):
             logger.warning(f"{path}: {self._date_warnings} records with a malformed WARC-Date (crawl_date=null)")
 
     def _read_units(self, path: str, handle, arc: bool) -> Iterator[Document]:
-        unit = None
+        at: _Cursor | None = _Cursor()
         index = 0
-        seen_record = written = False
+        seen_record = False
         try:
             for unit in units(handle):
-                written = False
+                at = _Cursor(unit)
                 if unit.stream is None:  # bytes between members that are not gzip
                     self.account(path, "file", unit.offset, unit.offset, unit.length, "skipped", unit.reason)
-                    written = True
+                    at.written = True
                     yield self._range_doc(path, unit.offset, unit.reason or "not_gzip", unit.detail)
                     continue
                 framer = Framer(arc=arc, cap=self.max_record_bytes, member=unit.gzip)
@@ -130,14 +140,39 @@ class WarcReader(AccountedReader):
                     index += 1
                     kind = "record" if frame.header is not None else "skipped"
                     self.account(path, "unit", unit.offset, frame.start, frame.length, kind, frame.reason, doc.id)
+                    at.framed = frame.start + frame.length
                     yield doc
-                written = True
+                at.written = True
                 yield from self._account_unit(path, unit)
-            unit = None
+            at = None
+        except Unreachable as err:  # the stream failed for good: what was read stays, the rest is rejected
+            start = self._cut(path, at)
+            at = None
+            yield from self._unreachable(path, start, err)
         finally:
-            if unit is not None:  # stopped early (--limit): the rest of the file is unread
-                start = unit.offset + unit.length if written else unit.offset
-                self.account(path, "file", unit.offset, start, _size_after(path, start), "unread", "limit")
+            if at is not None and at.unit is not None:  # stopped early (--limit): the rest of the file is unread
+                start = at.covered()
+                self.account(path, "file", at.unit.offset, start, _size_after(path, start), "unread", "limit")
+
+    def _cut(self, path: str, at: _Cursor | None) -> int:
+        """Where the ledger's rows of a file whose stream failed end. A plain file keeps the records framed so far (its
+        bytes are the frames' bytes); a gzip member read in part is lost whole (its records already yielded stay)."""
+        if at is None or at.unit is None:
+            return 0
+        unit = at.unit
+        if not at.written and not unit.gzip and at.framed:
+            self.account(path, "file", unit.offset, unit.offset, at.framed, "plain", decoded=at.framed)
+            return unit.offset + at.framed
+        return at.covered()
+
+    def _unreachable(self, path: str, start: int, err: Unreachable) -> Iterator[Document]:
+        """A URL that failed for good from byte `start`: one rejected range to the end of the file (its size from
+        Content-Length when the server gave one), and one rejected record naming the URL and the last error."""
+        size = err.size if err.size is not None else file_size(path)
+        length = max((size if size is not None else err.offset) - start, 0)
+        self.account(path, "file", start, start, length, "skipped", "unreachable")
+        rest = f"; bytes {start} to {start + length} not read" if length else ""
+        yield self._range_doc(path, start, "unreachable", f"{err}{rest}")
 
     def _account_unit(self, path: str, unit) -> Iterator[Document]:
         """The unit's own ledger row; a corrupt member's undecodable bytes become a rejected range."""
@@ -203,6 +238,21 @@ class WarcReader(AccountedReader):
         doc.metadata[PAYLOAD_KEY] = payload
         doc.metadata[HTTP_CHARSET_KEY] = charset_from_content_type(content_type)
         return doc
+
+
+@dataclass
+class _Cursor:
+    """How far a file's ledger rows go, for a reading that stops early: the unit being read, whether its file row is
+    written, and the bytes of it its frame rows cover."""
+
+    unit: Unit | None = None
+    written: bool = False
+    framed: int = 0
+
+    def covered(self) -> int:
+        if self.unit is None:
+            return 0
+        return self.unit.offset + (self.unit.length if self.written else 0)
 
 
 def _size_after(path: str, offset: int) -> int:
