@@ -8,6 +8,9 @@ BIN      := $(VENV)/bin
 STAMP    := $(VENV)/.installed
 PIPELINE ?= pipelines/fineweb.yaml
 INPUT    ?=
+CRAWL    ?=
+FILES    ?=
+EXECUTOR ?=
 OUTPUT   ?= runs/pipeline
 WORKERS  ?= 2
 
@@ -18,6 +21,7 @@ help:
 	@echo "make test      lint (ruff), format check, types (mypy), then the whole test suite"
 	@echo "make test-fast the same checks, then only the tests not marked slow (under a minute)"
 	@echo "make pipeline  PIPELINE=pipelines/fineweb.yaml INPUT='crawl/*.warc.gz' OUTPUT=runs/x [WORKERS=2]"
+	@echo "               or CRAWL=CC-MAIN-2024-22 FILES=10 instead of INPUT: a Common Crawl dump, streamed"
 	@echo "make compare   raw vs fineweb vs mix, ranked by held-out bits per byte of a tiny proxy model"
 	@echo "make bench     pipeline, MinHash, dedup and tokenization benchmarks against named baselines"
 	@echo "make bench-train  proxy-model training tokens/s vs a nanoGPT-shaped baseline (and MFU on a GPU)"
@@ -53,8 +57,10 @@ compare: $(STAMP)
 	$(BIN)/python examples/demo_compare.py --workers $(WORKERS) --output runs/compare
 
 pipeline: $(STAMP)
-	@test -n "$(INPUT)" || (echo "usage: make pipeline PIPELINE=pipelines/fineweb.yaml INPUT='crawl/*.warc.gz' OUTPUT=runs/x" && exit 2)
-	$(BIN)/curate run $(PIPELINE) --input $(INPUT) --output $(OUTPUT) --workers $(WORKERS)
+	@test -n "$(INPUT)$(CRAWL)" || (echo "usage: make pipeline PIPELINE=pipelines/fineweb.yaml INPUT='crawl/*.warc.gz' OUTPUT=runs/x" \
+		"| CRAWL=CC-MAIN-2024-22 FILES=10 [EXECUTOR=local|ray|slurm]" && exit 2)
+	$(BIN)/curate run $(PIPELINE) $(if $(CRAWL),--crawl $(CRAWL) $(if $(FILES),--files $(FILES)),--input $(INPUT)) \
+		--output $(OUTPUT) --workers $(WORKERS) $(if $(EXECUTOR),--executor $(EXECUTOR))
 
 lint: $(STAMP)
 	$(BIN)/ruff check curate train tests bench examples

@@ -9,6 +9,7 @@ import os
 import platform
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 try:
@@ -64,8 +65,14 @@ def _roles(tree: list[psutil.Process], root: int) -> dict[int, str]:
     return roles
 
 
-def run_sampled(cmd: list[str], log: Path, interval: float = 0.05, pss_every: int = 4) -> dict:
-    """Run cmd (cwd = repo root), sampling the summed RSS (and, every few ticks, PSS) of its process tree."""
+def run_sampled(
+    cmd: list[str], log: Path, interval: float = 0.05, pss_every: int = 4, phase_of: Callable[[], str] | None = None
+) -> dict:
+    """Run cmd (cwd = repo root), sampling the summed RSS (and, every few ticks, PSS) of its process tree.
+
+    With `phase_of` (called every tick: which phase the command is in), also each phase's peak summed RSS and the
+    peak RSS of its largest single process (a worker's own memory, the figure a scheduler reserves per task)."""
+    phases: dict[str, dict] = {}
     peak_rss = peak_pss = 0
     peak_procs = 0
     at_peak: list = []
@@ -96,6 +103,13 @@ def run_sampled(cmd: list[str], log: Path, interval: float = 0.05, pss_every: in
                 except psutil.Error:
                     continue
             samples += 1
+            if phase_of is not None and per_proc:
+                entry = phases.setdefault(phase_of(), {"peak_rss_mib": 0.0, "peak_process_rss_mib": 0.0, "samples": 0})
+                entry["samples"] += 1
+                entry["peak_rss_mib"] = max(entry["peak_rss_mib"], round(rss_sum / MIB, 1))
+                entry["peak_process_rss_mib"] = max(
+                    entry["peak_process_rss_mib"], round(max(r for _, r in per_proc) / MIB, 1)
+                )
             if rss_sum > peak_rss:
                 roles = _roles(tree, popen.pid)
                 peak_rss, at_peak = rss_sum, [(roles.get(p.pid, "?"), rss) for p, rss in per_proc]
@@ -116,6 +130,7 @@ def run_sampled(cmd: list[str], log: Path, interval: float = 0.05, pss_every: in
         "max_processes": peak_procs,
         "samples": samples,
         "rss_at_peak_mib": breakdown,
+        **({"phases": phases} if phase_of is not None else {}),
     }
 
 

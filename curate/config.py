@@ -225,6 +225,7 @@ STAGES = {
             "rows": AT_LEAST_1,
             "threshold": Range(0, 1, low_open=True, high_open=True),  # a Jaccard similarity
             "seed": Range(0, 2**64 - 1),  # seeds are taken modulo 2**64
+            "max_memory": Checked("bytes or a size like '512MiB', in [4KiB, 1024TiB]"),  # cluster step's working set
         },
     ),
     "decontaminate": StageDef(
@@ -380,9 +381,7 @@ def parse(data: Any, path: str = "<pipeline>") -> PipelineSpec:
         from curate.executors import parse_executor
 
         parse_executor(executor, f"{path}: executor", complete=False)
-    return PipelineSpec(
-        path=path, name=name, description=description, reader=reader, stages=stages, executor=executor
-    )
+    return PipelineSpec(path=path, name=name, description=description, reader=reader, stages=stages, executor=executor)
 
 
 def load(path: str | Path) -> PipelineSpec:

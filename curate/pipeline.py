@@ -81,7 +81,8 @@ def build_phases(
     if split is None:
         return [Phase("pipeline", steps + [DocumentWriter(str(output / "documents"))], tasks, roles + [None])]
 
-    from curate.dedup.steps import DedupCluster, DedupFilter, DedupKeys, LSHBuckets, StagedReader
+    from curate.dedup.buckets import LSHBuckets
+    from curate.dedup.steps import DedupCluster, DedupFilter, DedupKeys, StagedReader
 
     name = stages[split].name
     dedup = stages[split].build()
@@ -92,7 +93,8 @@ def build_phases(
         ),
     ]
     if dedup.near:
-        phases.append(Phase("buckets", [LSHBuckets(workdir, dedup.bands)], min(dedup.bands, tasks), [(name, "time")]))
+        buckets = LSHBuckets(workdir, dedup.bands, dedup.memory_bytes)
+        phases.append(Phase("buckets", [buckets], dedup.bands, [(name, "time")]))  # a band per task, any input
     phases.append(Phase("cluster", [DedupCluster(workdir, staged, dedup)], 1, [(name, "time")]))
     final = [StagedReader(staged), DedupFilter(workdir, rejects=RejectedWriter(rejected, name))]
     final_roles: list = [None, (name, "row")]

@@ -8,7 +8,6 @@ be a rejected `unreachable` record and byte range, never a crash.
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import hashlib
 import io
@@ -322,20 +321,7 @@ def test_a_stream_that_fails_for_good_keeps_what_was_read_and_goes_on(site, data
 
 
 # -- the command line ----------------------------------------------------------------------------------------------
-def _cli_has_crawl() -> bool:
-    from curate.cli import build_parser
-
-    with contextlib.redirect_stderr(io.StringIO()):
-        try:
-            build_parser().parse_args(["run", "p.yaml", "--crawl", CRAWL, "--files", "2", "-o", "out"])
-        except SystemExit:
-            return False
-    return True
-
-
 def test_curate_run_reads_a_crawl_over_http(site, data, tmp_path):
-    if not _cli_has_crawl():
-        pytest.skip("waiting for --crawl in the CLI")
     from curate.cli import main
 
     pipeline = tmp_path / "read.yaml"
@@ -351,3 +337,18 @@ def test_curate_run_reads_a_crawl_over_http(site, data, tmp_path):
         (data / "warc" / n).stat().st_size for n in (DROPS, SLOW)
     )
     assert any(m == "GET" and r for m, p, r, _ in site.log if p.endswith(DROPS))  # the drop was resumed
+
+
+def test_curate_run_goes_on_past_an_unreachable_file(site, tmp_path):
+    """The whole listing, a missing file included: the run ends conserved (exit 0), the file one rejected record."""
+    from curate.cli import main
+
+    pipeline = tmp_path / "read.yaml"
+    pipeline.write_text("reader:\n  warc: {}\nstages: []\n")
+    out = tmp_path / "run"
+    argv = ["run", str(pipeline), "--crawl", CRAWL, "--crawl-base", site.base, "-o", str(out), "--no-progress"]
+    assert main(argv) == 0
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["conserved"] and stats["bytes"]["accounted"], stats["problems"]
+    (gone,) = [r for r in read_rows(out / "rejected") if r["reason"] == "unreachable"]
+    assert gone["source"] == site.url(MISSING) and "404" in gone["detail"]

@@ -2,13 +2,16 @@
 
   phase 1, per task   DedupKeys          text key, URL key and MinHash band keys of each document → keys/<rank>.npz
                                          (the documents themselves go to staged/<rank>.parquet, in the same order)
-  phase 2, per band   LSHBuckets         documents sharing a band key → pairs/<band>.npy
+  phase 2, per band   LSHBuckets         documents sharing a band key → pairs/<band>-<part>.npy (curate.dedup.buckets)
   phase 3, one task   DedupCluster       exact groups, then URL groups, then connected components of the pairs;
                                          one survivor per group → remove/<rank>.parquet (index, reason, kept id)
   phase 4, per task   StagedReader → DedupFilter → the stages after dedup
 Survivor: the member with the smallest hash of its `id`, so the result does not depend on how inputs were sharded.
-Memory of the cluster step: about 410 MiB peak per million documents with 1.7 pairs per document (measured by
-`bench/bench_dedup.py`: 33 bytes of keys and ~80 bytes of id per document, 16 bytes per LSH pair, the graph).
+Memory of the cluster step: at most `max_memory` (default 1GiB) of working data, whatever the corpus, on top of the
+process (~110 MiB: Python, numpy, pyarrow, datatrove). Held in memory (`decide`), the working data is ~330 MiB per
+million documents with 1.7 LSH pairs each (33 bytes of keys and ~100 of id string per document, the pairs, the graph;
+`bench/bench_dedup_bounded.py`); when that estimate (`in_memory_need`) is over `max_memory`, the same decisions are
+made over files in the workdir instead (curate.dedup.bounded): at 10 M documents and 64MiB, ~200 MiB peak RSS.
 """
 
 from __future__ import annotations
@@ -44,8 +47,12 @@ class Dedup:
         rows: int = 8,
         threshold: float | None = None,
         seed: int = 1,
+        max_memory: int | str = "1GiB",
     ):
+        from curate.dedup.spill import parse_size
+
         self.rejects = rejects
+        self.max_memory, self.memory_bytes = max_memory, parse_size(max_memory)
         self.exact, self.url, self.near = exact, url, near
         self.n_grams, self.seed = n_grams, seed
         if threshold is not None:
@@ -64,16 +71,22 @@ class Dedup:
             "rows": self.rows,
             "threshold": self.threshold,
             "seed": self.seed,
+            "max_memory": self.max_memory,
         }
 
 
 def check_params(params: dict, where: str) -> None:
-    """What the declared ranges (curate.config) cannot say: a dedup with every method off does nothing."""
+    """What the declared ranges (curate.config) cannot say: a dedup with every method off does nothing; max_memory
+    is a size (bytes, or a string like "512MiB") in the allowed range."""
+    from curate.dedup.spill import check_memory
+
     if not (params.get("exact") or params.get("url") or params.get("near")):
         raise ValueError(f"{where}: exact, url and near are all off: nothing to do")
+    if params.get("max_memory") is not None:
+        check_memory(params["max_memory"], f"{where}.max_memory")
 
 
-def _rank_file(folder: Path, rank: int, suffix: str) -> Path:
+def rank_file(folder: Path, rank: int, suffix: str) -> Path:
     return folder / f"{rank:05d}{suffix}"
 
 
@@ -120,7 +133,7 @@ class DedupKeys(PipelineStep):
         yield from flush()
         folder = Path(self.workdir) / "keys"
         folder.mkdir(parents=True, exist_ok=True)
-        partial = _rank_file(folder, rank, ".npz.part")
+        partial = rank_file(folder, rank, ".npz.part")
         with open(partial, "wb") as f:
             np.savez(
                 f,
@@ -130,7 +143,7 @@ class DedupKeys(PipelineStep):
                 id=np.array(ids, dtype=np.uint64),
                 bands=np.concatenate(bands) if bands else np.zeros((0, self.dedup.bands), dtype=np.uint64),
             )
-        partial.rename(_rank_file(folder, rank, ".npz"))
+        partial.rename(rank_file(folder, rank, ".npz"))
 
 
 def _load_keys(workdir: Path, field: str) -> tuple[np.ndarray, np.ndarray]:
@@ -140,33 +153,6 @@ def _load_keys(workdir: Path, field: str) -> tuple[np.ndarray, np.ndarray]:
     counts = np.array([len(a) for a in arrays], dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(counts)])
     return (np.concatenate(arrays) if arrays else np.zeros(0, dtype=np.uint64)), offsets
-
-
-class LSHBuckets(PipelineStep):
-    """Phase 2: for each band this task owns, pairs of documents with the same band key (sorted, then runs)."""
-
-    name = "🪣 LSH buckets"
-    type = "🫂 - DEDUP"
-
-    def __init__(self, workdir: str, bands: int):
-        super().__init__()
-        self.workdir, self.bands = workdir, bands
-
-    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        workdir = Path(self.workdir)
-        folder = workdir / "pairs"
-        folder.mkdir(parents=True, exist_ok=True)
-        files = sorted((workdir / "keys").glob("*.npz"))
-        for band in range(rank, self.bands, world_size):
-            with self.track_time():
-                keys = np.concatenate([np.load(f)["bands"][:, band] for f in files]) if files else np.zeros(0)
-                order = np.argsort(keys, kind="stable")
-                same = keys[order][1:] == keys[order][:-1]
-                pairs = np.stack([order[:-1][same], order[1:][same]], axis=1).astype(np.int64)
-                self.stat_update("pairs", value=len(pairs))
-                np.save(folder / f"{band:03d}.npy", pairs)
-        if data:
-            yield from data
 
 
 def _groups(keys: np.ndarray, members: np.ndarray, rank_key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -226,8 +212,17 @@ def decide(keys: dict[str, np.ndarray], pairs: np.ndarray, dedup: Dedup) -> tupl
     return reason, kept
 
 
+DOC_BYTES, PAIR_BYTES = 260, 48  # the in-memory path's peak per document and per LSH pair (bench_dedup_bounded.py)
+
+
+def in_memory_need(docs: int, pairs: int) -> int:
+    """Estimated working memory of the in-memory cluster path: keys, ids as Python strings, decide's arrays, graph."""
+    return docs * DOC_BYTES + pairs * PAIR_BYTES
+
+
 class DedupCluster(PipelineStep):
-    """Phase 3 (one task): decide which documents go, and which kept document each one duplicates."""
+    """Phase 3 (one task): decide which documents go, and which kept document each one duplicates. In memory when
+    the estimate fits `max_memory`, else over files (curate.dedup.bounded): the same decisions either way."""
 
     name = "🎯 Dedup clusters"
     type = "🫂 - DEDUP"
@@ -237,57 +232,69 @@ class DedupCluster(PipelineStep):
         self.workdir, self.staged, self.dedup = workdir, staged, dedup
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        from curate.dedup.bounded import Inputs, cluster
+
         workdir = Path(self.workdir)
         with self.track_time():
-            rank_key, offsets = _load_keys(workdir, "id")
-            total = len(rank_key)
-            keys = {"id": rank_key}
-            if self.dedup.exact:
-                keys["text"], _ = _load_keys(workdir, "text")
-            if self.dedup.url:
-                keys["url"], _ = _load_keys(workdir, "url")
-                keys["has_url"], _ = _load_keys(workdir, "has_url")
-            pairs = np.zeros((0, 2), dtype=np.int64)
-            if self.dedup.near and total:
-                parts = [np.load(p) for p in sorted((workdir / "pairs").glob("*.npy"))]
-                pairs = np.concatenate(parts) if parts else pairs
-                self.stat_update("lsh_pairs", value=len(pairs))
-            reason, kept = decide(keys, pairs, self.dedup)
-            first = kept.copy()  # the document each one was found to duplicate
-            for _ in range(3):  # ...which a later rule may have removed too: point at the one that was kept
-                moved = (kept >= 0) & (reason[np.maximum(kept, 0)] > 0)
-                if not moved.any():
-                    break
-                kept[moved] = kept[kept[moved]]
-            ids = self._ids(offsets)
-            out = Path(workdir) / "remove"
-            out.mkdir(parents=True, exist_ok=True)
-            for task in range(len(offsets) - 1):
-                lo, hi = offsets[task], offsets[task + 1]
-                local = np.nonzero(reason[lo:hi])[0]
-                table = pa.table(
-                    {
-                        "index": pa.array(local, pa.int64()),
-                        "reason": pa.array([REASONS[int(r)] for r in reason[lo:hi][local]], pa.string()),
-                        "duplicate_of": pa.array([ids[int(k)] for k in kept[lo:hi][local]], pa.string()),
-                        "via": pa.array(
-                            [None if f == k else ids[int(f)] for f, k in zip(first[lo:hi][local], kept[lo:hi][local])],
-                            pa.string(),
-                        ),
-                    }
-                )
-                pq.write_table(table, _rank_file(out, task, ".parquet"))
-            counts = {REASONS[code]: int((reason == code).sum()) for code in REASONS}
+            inputs = Inputs.find(workdir, Path(self.staged), self.dedup.near)
+            pairs = inputs.pair_count()
+            if self.dedup.near and inputs.docs:
+                self.stat_update("lsh_pairs", value=pairs)
+            if in_memory_need(inputs.docs, pairs) <= self.dedup.memory_bytes:
+                counts = self._in_memory(workdir)
+            else:
+                counts = cluster(workdir, Path(self.staged), self.dedup, self.dedup.memory_bytes)
             for name, count in counts.items():
                 self.stat_update(name, value=count)
-            (workdir / "summary.json").write_text(json.dumps({"documents": total, **counts}, indent=2))
+            (workdir / "summary.json").write_text(json.dumps({"documents": inputs.docs, **counts}, indent=2))
         if data:
             yield from data
+
+    def _in_memory(self, workdir: Path) -> dict[str, int]:
+        """Every key, pair and id in this process: `decide`, then pointers resolved and rows written per task."""
+        rank_key, offsets = _load_keys(workdir, "id")
+        total = len(rank_key)
+        keys = {"id": rank_key}
+        if self.dedup.exact:
+            keys["text"], _ = _load_keys(workdir, "text")
+        if self.dedup.url:
+            keys["url"], _ = _load_keys(workdir, "url")
+            keys["has_url"], _ = _load_keys(workdir, "has_url")
+        pairs = np.zeros((0, 2), dtype=np.int64)
+        if self.dedup.near and total:
+            parts = [np.load(p) for p in sorted((workdir / "pairs").glob("*.npy"))]
+            pairs = np.concatenate(parts) if parts else pairs
+        reason, kept = decide(keys, pairs, self.dedup)
+        first = kept.copy()  # the document each one was found to duplicate
+        for _ in range(3):  # ...which a later rule may have removed too: point at the one that was kept
+            moved = (kept >= 0) & (reason[np.maximum(kept, 0)] > 0)
+            if not moved.any():
+                break
+            kept[moved] = kept[kept[moved]]
+        ids = self._ids(offsets)
+        out = Path(workdir) / "remove"
+        out.mkdir(parents=True, exist_ok=True)
+        for task in range(len(offsets) - 1):
+            lo, hi = offsets[task], offsets[task + 1]
+            local = np.nonzero(reason[lo:hi])[0]
+            table = pa.table(
+                {
+                    "index": pa.array(local, pa.int64()),
+                    "reason": pa.array([REASONS[int(r)] for r in reason[lo:hi][local]], pa.string()),
+                    "duplicate_of": pa.array([ids[int(k)] for k in kept[lo:hi][local]], pa.string()),
+                    "via": pa.array(
+                        [None if f == k else ids[int(f)] for f, k in zip(first[lo:hi][local], kept[lo:hi][local])],
+                        pa.string(),
+                    ),
+                }
+            )
+            pq.write_table(table, rank_file(out, task, ".parquet"))
+        return {REASONS[code]: int((reason == code).sum()) for code in REASONS}
 
     def _ids(self, offsets: np.ndarray) -> list[str]:
         ids: list[str] = []
         for task in range(len(offsets) - 1):
-            path = _rank_file(Path(self.staged), task, ".parquet")
+            path = rank_file(Path(self.staged), task, ".parquet")
             if offsets[task + 1] > offsets[task]:
                 ids.extend(pq.read_table(path, columns=["id"]).column("id").to_pylist())
         return ids
@@ -303,7 +310,7 @@ class StagedReader(BaseReader):
         self.staged = staged
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        path = _rank_file(Path(self.staged), rank, ".parquet")
+        path = rank_file(Path(self.staged), rank, ".parquet")
         if not path.exists():
             return
         for batch in pq.ParquetFile(path).iter_batches(batch_size=1000):
@@ -324,7 +331,7 @@ class DedupFilter(PipelineStep):
         self.workdir, self.rejects = workdir, rejects
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        path = _rank_file(Path(self.workdir) / "remove", rank, ".parquet")
+        path = rank_file(Path(self.workdir) / "remove", rank, ".parquet")
         removals = {}
         if path.exists():
             for row in pq.read_table(path).to_pylist():
