@@ -79,6 +79,10 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_dedup.py
 	$(BIN)/python bench/bench_tokenize.py
 	$(BIN)/python bench/bench_compare_null.py
+	$(BIN)/python bench/bench_extract_engines.py
+	$(BIN)/python bench/bench_dedup_bounded.py
+	$(BIN)/python bench/bench_buckets.py
+	$(BIN)/python bench/bench_scale.py
 
 bench-train: $(STAMP)
 	$(BIN)/python bench/bench_train.py

@@ -78,8 +78,9 @@ def lid_model_path() -> str:
 def ours_cmd(files: list[Path], out: Path, workers: int) -> list[str]:
     return [
         str(ROOT / ".venv" / "bin" / "python"), "-m", "curate", "run", "pipelines/fineweb.yaml",
-        "--input", *map(str, files), "-o", str(out), "--workers", str(workers), "--overwrite", "--no-progress",
-    ]  # fmt: skip
+        "--input", *map(str, files), "-o", str(out), "--workers", str(workers), "--tasks", str(workers),
+        "--overwrite", "--no-progress",
+    ]  # fmt: skip  # tasks = workers, as the datatrove baseline runs (bench_scale.py measures the default plan)
 
 
 def baseline_cmd(files: list[Path], out: Path, workers: int, lid_model: str) -> list[str]:

@@ -295,6 +295,7 @@ def test_warc_reader_over_urls_reads_what_it_reads_locally(site, data, tmp_path)
     assert section["input"] == sum(Path(p).stat().st_size for p in local)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("plain", [False, True], ids=["gzip", "plain"])
 def test_a_stream_that_fails_for_good_keeps_what_was_read_and_goes_on(site, data, tmp_path, plain):
     raw = (data / "warc" / SLOW).read_bytes()
@@ -321,6 +322,7 @@ def test_a_stream_that_fails_for_good_keeps_what_was_read_and_goes_on(site, data
 
 
 # -- the command line ----------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_curate_run_reads_a_crawl_over_http(site, data, tmp_path):
     from curate.cli import main
 
@@ -339,6 +341,7 @@ def test_curate_run_reads_a_crawl_over_http(site, data, tmp_path):
     assert any(m == "GET" and r for m, p, r, _ in site.log if p.endswith(DROPS))  # the drop was resumed
 
 
+@pytest.mark.slow
 def test_curate_run_goes_on_past_an_unreachable_file(site, tmp_path):
     """The whole listing, a missing file included: the run ends conserved (exit 0), the file one rejected record."""
     from curate.cli import main
