@@ -32,30 +32,18 @@ from benchlib import RESULTS, data_dir, machine
 from trafilatura.meta import reset_caches
 
 from curate.evals.extraction import mean_f1
-from curate.records import HTTP_CHARSET_KEY, PAYLOAD_KEY
-from curate.stages.charset import decode_html
+from curate.evals.extraction_eval import load_pages, load_truth
 from curate.stages.engines import ENGINES, resiliparse_extract
 from curate.stages.extract import Extract
-from curate.stages.warc import WarcReader
 
 WARMUP = "<html><body><article><p>warm up</p></article></body></html>"  # trafilatura's first call loads resources
 
 
 def ground_truth(data: Path) -> tuple[dict[str, str], dict[str, str]]:
-    """(url → decoded HTML, url → article body) of the pages that have ground truth."""
+    """(url → decoded HTML, url → article body) of the ground-truth pages, decoded as the extract stage does."""
     folder = data / "extraction"
-    truth = {
-        url: page["articleBody"]
-        for url, page in json.loads((folder / "articles-311.groundtruth.json").read_text()).items()
-        if page.get("articleBody")
-    }
-    warc = str(folder / "articles-311.warc.gz")
-    pages = {
-        doc.metadata["url"]: decode_html(doc.metadata[PAYLOAD_KEY], doc.metadata[HTTP_CHARSET_KEY])[0]
-        for doc in WarcReader([warc]).read_file(warc)
-        if doc.metadata["url"] in truth
-    }
-    return pages, truth
+    truth = load_truth(folder / "articles-311.groundtruth.json")
+    return load_pages(folder / "articles-311.warc.gz", set(truth)), truth
 
 
 def timed_pass(stage: Extract, pages: dict[str, str], best: dict[str, float], texts: dict[str, str | None]) -> None:

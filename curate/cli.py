@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
+from curate.cli_eval import add_eval_commands
 from curate.cli_evidence import add_evidence_commands, at_least, output_problem
 from curate.cli_run import add_run_command
 
@@ -108,8 +109,11 @@ def _ingest(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from curate.export import export
 
+    def warn(problem: str) -> None:
+        print(f"curate export: warning: {problem}", file=sys.stderr)
+
     try:
-        paths = export(args.tokens_dir, args.format, args.output, prefix=args.prefix)
+        paths = export(args.tokens_dir, args.format, args.output, args.prefix, args.max_tokens_per_file, warn=warn)
     except ValueError as err:
         print(f"curate export: error: {err}", file=sys.stderr)
         return EXIT_USAGE
@@ -188,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     tokenize_p = sub.add_parser(
         "tokenize",
         help="documents of run folders → Parquet token shards",
-        description="Tokenize every document of run folders into TOKENS_DIR/shard-*.parquet + manifest.json "
+        description="Tokenize every document of run folders into TOKENS_DIR/shard-*.parquet + .manifest.json "
         "(input_ids with EOS, num_tokens, num_bytes, doc_id, domain).",
     )
     tokenize_p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
@@ -223,14 +227,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     export_p = sub.add_parser(
         "export",
-        help="token shards → Megatron-LM indexed dataset or llm.c .bin shards",
+        help="token shards → Megatron-LM indexed dataset, llm.c .bin shards or datatrove .ds files",
         description="Export a token directory for another trainer: megatron (.bin + .idx, MMIDIDX, one document "
-        "per sequence) or llmc (llm.c / modded-nanogpt .bin: 256-int32 header, uint16 tokens).",
+        "per sequence), llmc (llm.c .bin shards: 256-int32 header, uint16 tokens, EOS before each document; "
+        "modded-nanogpt reads them only with GPT-2's tokenizer, <|endoftext|> = 50256, and the export warns "
+        "otherwise) or datatrove (.ds + .ds.index + .ds.metadata, read by datatrove's DatatroveFolderDataset "
+        "and nanotron).",
     )
     export_p.add_argument("tokens_dir", metavar="TOKENS_DIR")
-    export_p.add_argument("--format", required=True, choices=["megatron", "llmc"])
+    export_p.add_argument("--format", required=True, choices=["megatron", "llmc", "datatrove"])
     export_p.add_argument("-o", "--output", required=True, metavar="DIR")
     export_p.add_argument("--prefix", default="data", help="file name prefix (default: data)")
+    export_p.add_argument(
+        "--max-tokens-per-file",
+        type=at_least(1),
+        metavar="N",
+        help="llmc and datatrove: numbered files of at most N tokens, whole documents each (a longer document "
+        "gets a file of its own); default 100,000,000 (llm.c's shard size). megatron writes one .bin/.idx pair",
+    )
     export_p.set_defaults(func=_export, outputs=("output",))
 
     mix_p = sub.add_parser(
@@ -261,6 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     train_p.set_defaults(func=_train)
 
     add_evidence_commands(sub)
+    add_eval_commands(sub)
 
     check_p = sub.add_parser("check", help="validate a pipeline YAML without running it")
     check_p.add_argument("pipeline")

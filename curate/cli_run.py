@@ -66,7 +66,7 @@ def add_run_command(sub, epilog: str) -> None:
         "--limit",
         type=at_least(1),
         metavar="N",
-        help="read about N input records in total (split across tasks), for quick trials (default: all)",
+        help="read at most N input records in all, shared between the tasks, for quick trials (default: all)",
     )
     run_p.add_argument("--overwrite", action="store_true", help="replace a previous run in --output")
     run_p.add_argument(

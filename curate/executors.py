@@ -113,8 +113,12 @@ def run_phases(spec: ExecutorSpec, phases: list[PhaseRun], workers: int, finish_
         return _slurm(spec, phases, workers, finish_step)
     if spec.kind == "ray":
         _ray_init(spec)
+    from datatrove.utils.logging import logger
+
     executors: list = []
-    for phase in phases:
+    for number, phase in enumerate(phases, 1):
+        if len(phases) > 1:
+            logger.info(f"phase {number}/{len(phases)}: {phase.name} ({phase.tasks} task(s))")
         executor = _make(spec, phase, workers, executors[-1] if executors else None)
         executor.run()
         incomplete = executor.get_incomplete_ranks(range(phase.tasks))

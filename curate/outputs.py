@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,20 @@ from curate.runfolder import temporary
 
 BATCH_ROWS = 1000
 BATCH_BYTES = 32 * 1024 * 1024  # of text buffered before a row group is written
+
+
+def utc_timestamp(value: Any) -> Any:
+    """A value for a UTC timestamp column (`crawl_date`): ISO 8601 text, as records carry it in memory
+    (`2024-05-18T01:58:10Z`; a date alone is midnight; no zone is UTC), becomes an aware datetime; text that is no
+    date becomes null; a datetime (a timestamp read back from Parquet) stays as it is, UTC when it has no zone."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value
 
 
 class ParquetRows:
@@ -53,6 +68,8 @@ class ParquetRows:
         self.buffered = 0  # text characters in self.rows
         self.in_file = 0  # text characters already in the open file
         self.written = 0  # rows written by this writer, all files together
+        # timestamp columns with a zone (crawl_date): rows may hold them as ISO text, converted when written
+        self.timestamps = [f.name for f in schema if pa.types.is_timestamp(f.type) and f.type.tz is not None]
 
     def path(self) -> Path:
         return self.folder / f"{self.prefix}{self.number:05d}.parquet"
@@ -78,6 +95,10 @@ class ParquetRows:
     def _flush(self) -> None:
         if not self.rows:
             return
+        for row in self.rows if self.timestamps else ():
+            for name in self.timestamps:
+                if name in row:
+                    row[name] = utc_timestamp(row[name])
         self._open().write_table(pa.Table.from_pylist(self.rows, schema=self.schema))
         self.written += len(self.rows)
         self.in_file += self.buffered

@@ -124,6 +124,8 @@ def run(spec: PipelineSpec, options: RunOptions) -> dict | None:
         paths = [p if "://" in p else os.path.abspath(p) for p in paths]
         output = output.resolve()
     groups = plan_tasks(paths, options.tasks)
+    if 0 < options.limit < len(groups):  # every task reads at least one record
+        groups = plan_tasks(paths, options.limit)
     tasks = len(groups)
     workers = min(options.workers, tasks)
     request = {"pipeline": spec.path, "spec": spec.to_dict(), "inputs": paths, "tasks": tasks, "limit": options.limit}
@@ -131,15 +133,17 @@ def run(spec: PipelineSpec, options: RunOptions) -> dict | None:
     if resuming:
         logger.info(f"resuming the interrupted run in {output}: completed tasks are skipped")
     limit_per_task = -1 if options.limit < 0 else -(-options.limit // tasks)
+    task_limits = (
+        None if options.limit < 0 else [options.limit // tasks + (r < options.limit % tasks) for r in range(tasks)]
+    )
     progress = options.progress and executor.kind == "local"
     phases = build_phases(spec, paths, output, tasks, limit_per_task, progress)
     phases[0].steps[0].groups = groups  # the reader: which files each task reads
+    phases[0].steps[0].task_limits = task_limits  # and, under --limit, how many records: N in all
     started = time.time()
     (output / "logs").mkdir(exist_ok=True)
     atomic_write_text(output / "logs" / "started.json", json.dumps({"started": started}))
     runs = [PhaseRun(p.name, p.steps, p.tasks, output / "logs" / f"{n}-{p.name}") for n, p in enumerate(phases, 1)]
-    if len(phases) > 1:
-        logger.info(f"{len(phases)} phases: " + ", ".join(f"{p.name} ({p.tasks} task(s))" for p in phases))
     finish = FinishRun(str(output), spec, {**request, "workers": workers, "executor": described(executor)}, phases)
     run_phases(executor, runs, workers, finish if executor.kind == "slurm" else None)
     if executor.kind != "slurm":

@@ -16,7 +16,7 @@ DOCUMENT_FIELDS: list[tuple[str, pa.DataType]] = [
     ("language", pa.string()),
     ("language_score", pa.float32()),
     ("source", pa.string()),
-    ("crawl_date", pa.string()),
+    ("crawl_date", pa.timestamp("us", tz="UTC")),  # WARC-Date; ISO text in memory, converted by ParquetRows
     ("domain", pa.string()),  # null until a `domains` stage tags it
 ]
 DOCUMENT_SCHEMA = pa.schema(DOCUMENT_FIELDS)

@@ -131,13 +131,18 @@ RUN_OUTPUTS = (
     f"staged/{_NUMBERED}",
     f"bytes/{_NUMBERED}",  # the byte ledger of a WARC reader (curate.ledger)
     "logs/[0-9]-*/**/*",  # datatrove's logs, stats and completion markers of each phase (1-filter, 2-buckets...)
+    "logs/finish/**/*",  # the Slurm job that writes stats.json and the report
+    "logs/started.json",  # when the run started, for its wall time
     "dedup/keys/*.npz",
     "dedup/keys/*.npz.part",
     "dedup/pairs/*.npy",
+    "dedup/buckets/**/*",  # a bucket task's spill files, while it runs
+    "dedup/cluster/**/*",  # the bounded cluster step's files, while it runs
     "dedup/remove/*.parquet",
     "dedup/summary.json",
     "tokens/shard-*.parquet",
-    "tokens/manifest.json",
+    "tokens/.manifest.json",
+    "tokens/manifest.json",  # the manifest's name in runs made before
     "tokens/manifest-r*.part.json",
     "report/*.png",
     FINISHED,

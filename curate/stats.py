@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 
 from curate.config import PipelineSpec
 from curate.runfolder import atomic_write_text
+from curate.tokens import manifest_path
 
 
 class ConservationError(RuntimeError):
@@ -130,7 +131,7 @@ def write_stats(output: Path, header: dict[str, Any], stages: list[dict], extra:
         "rejected_rows_by_stage": by_stage,
         **(extra or {}),
     }
-    manifest = output / "tokens" / "manifest.json"
+    manifest = manifest_path(output / "tokens")
     if manifest.exists():
         totals = json.loads(manifest.read_text())["totals"]
         stats["tokens"] = {"documents": totals["rows"], "tokens": totals["tokens"], "bytes": totals["bytes"]}

@@ -20,6 +20,7 @@ from curate.settings import expand
 from curate.tokens import (
     DEFAULT_MAX_TOKENS_PER_SHARD,
     EOS_TOKEN,
+    LEGACY_MANIFEST,
     MANIFEST,
     ShardWriter,
     TokenizerInfo,
@@ -32,9 +33,13 @@ from curate.tokens import (
 )
 
 # What `curate tokenize` writes in its folder: --overwrite removes these, never anything else, and only where its
-# marker (written first) or a manifest says curate made the folder.
-TOKENS = Contract("tokenize", ("shard-[0-9]*.parquet", MANIFEST), markers=(".curate-tokenize", MANIFEST))
-PART = "manifest-r{rank:05d}.part.json"  # a pipeline task's shards, until the run merges them into manifest.json
+# marker (written first) or a manifest says curate made the folder (a folder written before .manifest.json too).
+TOKENS = Contract(
+    "tokenize",
+    ("shard-[0-9]*.parquet", MANIFEST, LEGACY_MANIFEST),
+    markers=(".curate-tokenize", MANIFEST, LEGACY_MANIFEST),
+)
+PART = "manifest-r{rank:05d}.part.json"  # a pipeline task's shards, until the run merges them into .manifest.json
 
 
 def document_files(run_dirs: list[str | Path]) -> list[Path]:
@@ -99,7 +104,7 @@ def tokenize_runs(
     overwrite: bool = False,
     progress: bool = False,
 ) -> dict:
-    """Every document of the run folders → OUT_DIR/shard-*.parquet + manifest.json; returns the manifest."""
+    """Every document of the run folders → OUT_DIR/shard-*.parquet + .manifest.json; returns the manifest."""
     from tqdm import tqdm
 
     files = document_files(run_dirs)
@@ -121,7 +126,7 @@ def tokenize_runs(
 class Tokenize(PipelineStep):
     """The pipeline's last stage: kept documents also go to OUTPUT/tokens/ as token shards (never rejects).
 
-    Each task writes its own shards and partial manifest; the run merges them into tokens/manifest.json.
+    Each task writes its own shards and partial manifest; the run merges them into tokens/.manifest.json.
     """
 
     name = "🔢 Tokenize"
@@ -172,9 +177,9 @@ class Tokenize(PipelineStep):
 
 
 def merge_manifests(tokens_dir: str | Path) -> dict | None:
-    """Join the tasks' partial manifests (in rank order) into manifest.json, then remove them.
+    """Join the tasks' partial manifests (in rank order) into .manifest.json, then remove them.
 
-    Safe to repeat after a kill: once manifest.json exists it is the merge (the parts are only removed after it was
+    Safe to repeat after a kill: once .manifest.json exists it is the merge (the parts are only removed after it was
     written whole), so a rerun only removes the parts left over.
     """
     tokens_dir = Path(tokens_dir)

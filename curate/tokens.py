@@ -1,11 +1,16 @@
 """Token shards: the contract between curation and training, and the code that writes and reads it.
 
-A token directory holds `shard-<n>.parquet` files and a `manifest.json`:
-  row per document: input_ids list<int32> (EOS appended), num_tokens int32, num_bytes int32 (UTF-8 bytes of the
+A token directory holds `shard-<n>.parquet` files and a `.manifest.json`:
+  row per document: input_ids list<int32> (EOS appended), num_tokens int64, num_bytes int64 (UTF-8 bytes of the
   text, for bits-per-byte), doc_id string, domain dictionary<int32, string>; zstd.
   Parquet key-value metadata: curate.tokenizer_sha256, curate.vocab_size, curate.eos_id, curate.eos_token.
-  manifest.json: the tokenizer (sha256, vocab_size, eos_id, eos_token), one entry per shard (file, rows, tokens,
+  .manifest.json: the tokenizer (sha256, vocab_size, eos_id, eos_token), one entry per shard (file, rows, tokens,
   bytes, sha256 of the file, rows/tokens per domain) and the totals.
+The manifest's name starts with a dot so that the folder is a Parquet dataset as it stands (the shards share one
+schema): pyarrow.dataset, pandas and `datasets.load_dataset("parquet", data_dir=...)` skip hidden files
+(`_manifest.json` would not do: `datasets` reads every file that is not hidden); DuckDB and polars read
+`DIR/*.parquet` (polars reads every file of a folder it is given, hidden ones too). Folders written before this
+name (`manifest.json`) are still read (`manifest_path`), never written.
 Shards are bounded (`max_tokens_per_shard`), so writing needs memory for one shard's row group at most, whatever
 the input size. The trainer (train/) reads exactly this, with pyarrow only.
 Shards and manifests are written under a temporary name and renamed when complete (`curate.runfolder.temporary`):
@@ -31,14 +36,15 @@ from curate.runfolder import atomic_write_text, temporary
 SCHEMA = pa.schema(
     [
         ("input_ids", pa.list_(pa.int32())),
-        ("num_tokens", pa.int32()),
-        ("num_bytes", pa.int32()),
+        ("num_tokens", pa.int64()),  # int64: sums over a corpus must not wrap (polars sums in the column's type)
+        ("num_bytes", pa.int64()),
         ("doc_id", pa.string()),
         ("domain", pa.dictionary(pa.int32(), pa.string())),
     ]
 )
 EOS_TOKEN = "<|endoftext|>"
-MANIFEST = "manifest.json"
+MANIFEST = ".manifest.json"
+LEGACY_MANIFEST = "manifest.json"  # its earlier name: still read, never written (readers took it for a data file)
 META_PREFIX = "curate."
 DEFAULT_MAX_TOKENS_PER_SHARD = 50_000_000
 ROW_GROUP_TOKENS = 2_000_000
@@ -181,7 +187,7 @@ class ShardWriter:
         # token ids go into one flat int32 buffer + offsets: Arrow builds the list column without a Python object
         # per token (nested Python lists cost several times the tokenizer's own time)
         self._flat, self._offsets = array("i"), array("i", [0])
-        self._num_tokens, self._num_bytes = array("i"), array("i")
+        self._num_tokens, self._num_bytes = array("q"), array("q")
         self._doc_ids: list[str] = []
         self._domains: list[str] = []
         self._buffer_tokens = 0
@@ -192,8 +198,8 @@ class ShardWriter:
         ids = pa.ListArray.from_arrays(pa.array(self._offsets, pa.int32()), pa.array(self._flat, pa.int32()))
         arrays = [
             ids,
-            pa.array(self._num_tokens, pa.int32()),
-            pa.array(self._num_bytes, pa.int32()),
+            pa.array(self._num_tokens, pa.int64()),
+            pa.array(self._num_bytes, pa.int64()),
             pa.array(self._doc_ids, pa.string()),
             pa.array(self._domains, pa.string()).dictionary_encode(),
         ]
@@ -269,16 +275,23 @@ def build_manifest(tokenizer: TokenizerInfo, shards: list[dict]) -> dict:
             per = totals["domains"].setdefault(domain, {"rows": 0, "tokens": 0})
             per["rows"] += counts["rows"]
             per["tokens"] += counts["tokens"]
-    return {"format": "curate-token-shards/1", "tokenizer": tokenizer.to_dict(), "shards": shards, "totals": totals}
+    return {"format": "curate-token-shards/2", "tokenizer": tokenizer.to_dict(), "shards": shards, "totals": totals}
 
 
 def write_manifest_file(tokens_dir: str | Path, manifest: dict) -> Path:
-    """manifest.json, whole or not at all: the file readers trust to list complete shards."""
+    """.manifest.json, whole or not at all: the file readers trust to list complete shards."""
     return atomic_write_text(Path(tokens_dir) / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True))
 
 
-def read_manifest(tokens_dir: str | Path) -> dict:
+def manifest_path(tokens_dir: str | Path) -> Path:
+    """The manifest of a token directory: `.manifest.json`, or `manifest.json` in a folder written before."""
     path = Path(tokens_dir) / MANIFEST
+    legacy = path.with_name(LEGACY_MANIFEST)
+    return legacy if not path.is_file() and legacy.is_file() else path
+
+
+def read_manifest(tokens_dir: str | Path) -> dict:
+    path = manifest_path(tokens_dir)
     if not path.is_file():
         raise FileNotFoundError(f"{tokens_dir}: no {MANIFEST} (not a token directory made by curate)")
     return json.loads(path.read_text())

@@ -162,7 +162,7 @@ def test_finished_runs_are_reused_and_a_new_candidate_trains_alone(corpus, tmp_p
     third = run_compare(spec, out, log=None)
     assert len(calls) == 6
     assert all(str(out / "runs") in c for c in calls[4:])
-    assert (out / "candidates" / "mixed" / "mix" / "train" / "manifest.json").is_file()
+    assert (out / "candidates" / "mixed" / "mix" / "train" / ".manifest.json").is_file()
     assert [r["reused"] for r in third["candidates"]["mixed"]["runs"]] == [False, False]
     assert len(third["pairwise"]) == 3
     assert len(list((out / "runs").iterdir())) == 6

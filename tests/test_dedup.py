@@ -14,6 +14,7 @@ from curate.cli import main
 from curate.dedup.keys import normalize_text, normalize_url
 from curate.dedup.lsh import detection_probability
 from curate.dedup.minhash import MinHasher, true_jaccard
+from curate.evals.dedup_eval import edit
 
 pytestmark = pytest.mark.slow  # runs pipelines or trains models: not in `make test-fast`
 
@@ -42,21 +43,6 @@ def chunks(data: Path, words_per_chunk: int, count: int) -> list[str]:
     random.Random(7).shuffle(out)
     assert len(out) >= count
     return out[:count]
-
-
-def edit(text: str, rate: float, rng: random.Random, vocabulary: list[str]) -> str:
-    """Swap, delete or insert words, each position edited with probability `rate`."""
-    words, out = text.split(), []
-    for word in words:
-        if rng.random() >= rate:
-            out.append(word)
-            continue
-        kind = rng.choice(("swap", "delete", "insert"))
-        if kind == "insert":
-            out += [word, rng.choice(vocabulary)]
-        elif kind == "swap" and out:
-            out.insert(len(out) - 1, word)
-    return " ".join(out)
 
 
 @pytest.fixture(scope="module")

@@ -14,12 +14,11 @@ from datatrove.data import Document
 from curate import config
 from curate.cli import main
 from curate.evals.extraction import mean_f1
+from curate.evals.extraction_eval import load_pages, load_truth
 from curate.outputs import RejectedWriter
 from curate.records import HTTP_CHARSET_KEY, PAYLOAD_KEY
 from curate.stages import engines
-from curate.stages.charset import decode_html
 from curate.stages.extract import Extract
-from curate.stages.warc import WarcReader
 
 # Measured 0.934 (bench/bench_extract_engines.py; trafilatura 0.961); 0.911 with DCLM's options as published, 0.62
 # without main_content.
@@ -29,18 +28,8 @@ F1_FLOOR = 0.91
 def ground_truth(data: Path) -> tuple[dict[str, str], dict[str, str]]:
     """(url → decoded HTML, url → article body) of the ground-truth pages, decoded as the extract stage does."""
     folder = data / "extraction"
-    truth = {
-        url: page["articleBody"]
-        for url, page in json.loads((folder / "articles-311.groundtruth.json").read_text()).items()
-        if page.get("articleBody")
-    }
-    warc = str(folder / "articles-311.warc.gz")
-    pages = {
-        doc.metadata["url"]: decode_html(doc.metadata[PAYLOAD_KEY], doc.metadata[HTTP_CHARSET_KEY])[0]
-        for doc in WarcReader([warc]).read_file(warc)
-        if doc.metadata["url"] in truth
-    }
-    return pages, truth
+    truth = load_truth(folder / "articles-311.groundtruth.json")
+    return load_pages(folder / "articles-311.warc.gz", set(truth)), truth
 
 
 def test_resiliparse_f1_on_the_ground_truth_pages(data):
@@ -117,10 +106,6 @@ def test_curate_run_with_the_resiliparse_engine(data, tmp_path):
     docs = read_rows(out / "documents", ["url", "text"])
     assert len(docs) == stats["kept"] >= 50  # 60 records: a warcinfo record and the article pages
     # the text is Resiliparse's, not trafilatura's
-    pages = {
-        d.metadata["url"]: decode_html(d.metadata[PAYLOAD_KEY], d.metadata[HTTP_CHARSET_KEY])[0]
-        for d in WarcReader([str(warc)]).read_file(str(warc))
-        if not d.metadata.get("filter_reason")
-    }
+    pages = load_pages(warc, {row["url"] for row in docs})
     stage = Extract(engine="resiliparse")
     assert all(row["text"] == stage.extract(pages[row["url"]]) for row in docs)

@@ -200,7 +200,7 @@ def test_same_seed_same_bytes(corpora, tmp_path):
     run_mix(spec, tmp_path / "a")
     run_mix(spec, tmp_path / "b")
     digests = _digests(tmp_path / "a")
-    assert "mix_report.json" in digests and "train/manifest.json" in digests and "val/manifest.json" in digests
+    assert "mix_report.json" in digests and "train/.manifest.json" in digests and "val/.manifest.json" in digests
     assert any(k.startswith("train/shard-") for k in digests) and any(k.startswith("val/shard-") for k in digests)
     assert digests == _digests(tmp_path / "b")
 

@@ -147,7 +147,7 @@ def test_a_killed_writer_leaves_no_file_under_a_final_name(tmp_path):
     assert sorted(p.name for p in (out / "documents").iterdir()) == ["00000.parquet", "00001.parquet"]
     assert ds.dataset(out / "documents").count_rows() == 2600
     assert sorted(p.name for p in (out / "tokens").iterdir()) == [
-        "manifest.json",
+        ".manifest.json",
         "shard-00000.parquet",
         "shard-00001.parquet",
     ]
@@ -189,7 +189,11 @@ def test_a_resume_asked_differently_names_the_option(data, tmp_path, capsys):
 def test_the_contract_names_the_files_a_run_writes():
     for name in ("documents/00000.parquet", "documents/.00000.parquet.tmp", "rejected/pii-00003.parquet"):
         assert RUN.owns_path(name), name
-    for name in ("logs/4-final/logs/task_00001.log", "tokens/manifest.json", "run.json", "report/lengths.png"):
+    for name in ("logs/4-final/logs/task_00001.log", "tokens/.manifest.json", "run.json", "report/lengths.png"):
+        assert RUN.owns_path(name), name
+    for name in ("logs/started.json", "logs/finish/executor.pik", "dedup/pairs/003-00001.npy"):
+        assert RUN.owns_path(name), name  # the executors' and the bounded dedup's files
+    for name in ("dedup/buckets/00003/000001.bin", "dedup/cluster/reason/000000.npy"):
         assert RUN.owns_path(name), name
     for name in ("documents/thesis.txt", "documents/old/00000.parquet", "rejected/notes.parquet", "logs/mine.log"):
         assert not RUN.owns_path(name), name

@@ -192,7 +192,7 @@ def test_bpb_of_uniform_model(which, data, bpe, shakespeare, tmp_path):
     )
     torch.nn.init.zeros_(model.head.weight)  # all logits equal: uniform prediction
     result = evaluate(model, evalset, batch=8, device=torch.device("cpu"))
-    manifest = json.loads((tokens_dir / "manifest.json").read_text())["totals"]
+    manifest = json.loads((tokens_dir / ".manifest.json").read_text())["totals"]
     expected = math.log2(tok["vocab_size"]) * manifest["tokens"] / manifest["bytes"]
     assert result["tokens"] == manifest["tokens"] and result["bytes"] == manifest["bytes"]
     assert result["bpb"] == pytest.approx(expected, rel=1e-6)  # per-token NLL is float32, summed in float64
@@ -291,7 +291,7 @@ def test_stream_packs_every_token_once_per_epoch_and_resumes(corpus):
 
     tokens_dir = corpus["eval"]
     tok = check_tokenizers({"e": str(tokens_dir)})
-    total = json.loads((tokens_dir / "manifest.json").read_text())["totals"]["tokens"]
+    total = json.loads((tokens_dir / ".manifest.json").read_text())["totals"]["tokens"]
     stream = TrainStream([str(tokens_dir)], tok["sha256"], seq_len=16, seed=3)
     seqs = []
     while stream.epoch == 0:
@@ -315,7 +315,7 @@ def test_stream_packs_every_token_once_per_epoch_and_resumes(corpus):
 
 
 def manifest(tokens_dir: Path, key: str = "shards"):
-    return json.loads((tokens_dir / "manifest.json").read_text())[key]
+    return json.loads((tokens_dir / ".manifest.json").read_text())[key]
 
 
 def test_budget_below_candidate_samples_every_shard_in_proportion(corpus):

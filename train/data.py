@@ -37,6 +37,8 @@ import pyarrow.parquet as pq
 from .sampling import WINDOW_DOCS, DocumentIndex, Window, eval_sample, list_column, permutation, read_group, take_rows
 
 META = "curate.tokenizer_sha256"
+MANIFEST = ".manifest.json"  # curate.tokens.MANIFEST (train/ never imports curate)
+LEGACY_MANIFEST = "manifest.json"  # its name in token folders written before
 
 
 class DataError(ValueError):
@@ -44,9 +46,11 @@ class DataError(ValueError):
 
 
 def read_manifest(tokens_dir: str) -> dict:
-    path = Path(tokens_dir) / "manifest.json"
+    path = Path(tokens_dir) / MANIFEST
+    if not path.is_file() and (path.parent / LEGACY_MANIFEST).is_file():
+        path = path.parent / LEGACY_MANIFEST
     if not path.is_file():
-        raise DataError(f"{tokens_dir}: no manifest.json (not a token directory)")
+        raise DataError(f"{tokens_dir}: no {MANIFEST} (not a token directory)")
     return json.loads(path.read_text())
 
 

@@ -121,7 +121,7 @@ def decontaminate_tokens(
     examples: int = DEFAULT_EXAMPLES,
 ) -> dict:
     """A copy of a training token directory without the documents that overlap an eval set (the rule of `leakage`),
-    in out_dir: shard-*.parquet + manifest.json (curate.tokens' format, rows in input order), rejected.jsonl (one line
+    in out_dir: shard-*.parquet + .manifest.json (curate.tokens' format, rows in input order), rejected.jsonl (one line
     per removed document: doc_id, row, tokens, reason `eval_overlap`, eval_set, eval_doc_id, eval_row, containment,
     exact, detail) and decontaminate.json (the inputs' key and this summary, written last).
 

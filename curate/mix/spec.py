@@ -22,7 +22,7 @@ from curate.spec import (
     positive_number,
     relative_path,
 )
-from curate.tokens import DEFAULT_MAX_TOKENS_PER_SHARD, TokenizerInfo, read_manifest
+from curate.tokens import DEFAULT_MAX_TOKENS_PER_SHARD, MANIFEST, TokenizerInfo, read_manifest
 
 TOP_KEYS = ("name", "seed", "token_budget", "val_fraction", "max_epochs", "max_tokens_per_shard", "sources")
 SOURCE_KEYS = ("name", "tokens", "weight", "domains", "max_epochs")
@@ -146,9 +146,7 @@ def _parse_source(entry: Any, where: str, base: Path, default_epochs: float, ear
     try:
         manifest = read_manifest(path)
     except FileNotFoundError:
-        raise ConfigError(
-            f"{where}.tokens: no manifest.json in {path} (not a token directory made by curate)"
-        ) from None
+        raise ConfigError(f"{where}.tokens: no {MANIFEST} in {path} (not a token directory made by curate)") from None
     except (OSError, ValueError) as err:
         raise ConfigError(f"{where}.tokens: {path}: unreadable manifest: {err}") from None
     if domains is not None:

@@ -46,6 +46,7 @@ class AccountedReader(BaseReader):
         self.ledger = ledger  # folder of the byte ledger (curate.ledger); None: bytes are not accounted
         self._ledger_rows: Any = None
         self.groups: list[list[int]] | None = None  # the run's task plan (curate.taskplan); None: shared by size
+        self.task_limits: list[int] | None = None  # records each task reads under --limit; None: `limit` each
 
     def account(
         self,
@@ -94,6 +95,7 @@ class AccountedReader(BaseReader):
             leave=True,
         )
         read = 0
+        limit = self.task_limits[rank] if self.task_limits is not None and rank < len(self.task_limits) else self.limit
         ledger: Any = nullcontext()
         if self.ledger:
             from curate.ledger import LEDGER_SCHEMA
@@ -123,7 +125,7 @@ class AccountedReader(BaseReader):
                     else:
                         self.stat_update(StatHints.forwarded)
                         yield doc
-                    if self.limit != -1 and read >= self.limit:
+                    if limit != -1 and read >= limit:
                         records.close()  # the file's reader accounts for what it leaves unread
                         for rest in mine[number + 1 :]:
                             self.account(rest, "file", 0, 0, _size(rest), "unread", "limit")
