@@ -31,6 +31,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from curate.memory import release_memory
 from curate.runfolder import atomic_write_text, temporary
 
 SCHEMA = pa.schema(
@@ -50,18 +51,6 @@ DEFAULT_MAX_TOKENS_PER_SHARD = 50_000_000
 ROW_GROUP_TOKENS = 2_000_000
 
 
-def _glibc_trim():
-    try:
-        import ctypes
-
-        return ctypes.CDLL("libc.so.6").malloc_trim
-    except (OSError, AttributeError):  # not glibc: nothing to trim
-        return None
-
-
-_TRIM = _glibc_trim()
-
-
 def use_jemalloc() -> None:
     """Switch this process's Arrow memory pool to jemalloc, before streaming token shards.
 
@@ -78,14 +67,6 @@ def use_jemalloc() -> None:
         pa.set_memory_pool(pa.jemalloc_memory_pool())
     except (NotImplementedError, AttributeError):  # a pyarrow build without jemalloc
         pass
-
-
-def release_memory() -> None:
-    """Hand freed heap back to the system between row groups: the tokenizer's per-batch allocations otherwise leave
-    the heap fragmented, and resident memory creeps up with the input size instead of staying flat."""
-    pa.default_memory_pool().release_unused()
-    if _TRIM is not None:
-        _TRIM(0)
 
 
 def file_sha256(path: str | Path) -> str:

@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import IO
 
 import numpy as np
-import pyarrow as pa
+
+from curate.memory import release_memory
 
 ROW_BYTES = 128
 NODE_BYTES = 32
@@ -36,25 +37,9 @@ _UNITS |= {"k": 2**10, "kib": 2**10, "m": 2**20, "mib": 2**20, "g": 2**30, "gib"
 _SIZE = re.compile(r"\s*(\d+(?:\.\d*)?)\s*([a-zA-Z]*)\s*")
 
 
-def _malloc_trim():
-    try:
-        import ctypes
-
-        return ctypes.CDLL("libc.so.6").malloc_trim
-    except (OSError, AttributeError):  # not glibc: nothing to trim
-        return None
-
-
-_TRIM = _malloc_trim()
-
-
 def release() -> None:
-    """Hand freed memory back to the system between ranges and partitions. glibc serves a freed large block's size
-    from its heap afterwards (its mmap threshold rises), and Arrow's pool keeps what it freed: without this, resident
-    memory creeps up with the number of ranges instead of staying at one range's worth."""
-    if _TRIM is not None:
-        _TRIM(0)
-    pa.default_memory_pool().release_unused()
+    """Freed memory back to the system between ranges and partitions (curate.memory)."""
+    release_memory()
 
 
 def parse_size(value: int | str) -> int:
