@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -27,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-from benchlib import MIB, RESULTS, ROOT
+from benchlib import MIB, RESULTS, ROOT, machine
 
 # Peak RSS as the kernel's high-water mark of this process's own memory (VmHWM): getrusage's ru_maxrss would carry
 # over the parent's resident memory at the fork before exec (the parent holds the generated inputs).
@@ -142,17 +141,6 @@ def same_as(reference: list[pa.Table] | None, tables: list[pa.Table], what: str)
 def baseline_rss_mib() -> float:
     out = subprocess.run([sys.executable, "-c", BASELINE], cwd=ROOT, capture_output=True, text=True, check=True)
     return round(json.loads(out.stdout)["peak_rss_kib"] * 1024 / MIB, 1)
-
-
-def machine() -> dict:
-    import psutil
-
-    return {
-        "cpu_count": os.cpu_count(),
-        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-    }
 
 
 def main(argv: list[str] | None = None) -> int:
