@@ -63,8 +63,8 @@ pipeline: $(STAMP)
 		--output $(OUTPUT) --workers $(WORKERS) $(if $(EXECUTOR),--executor $(EXECUTOR))
 
 lint: $(STAMP)
-	$(BIN)/ruff check curate train tests bench examples
-	$(BIN)/ruff format --check curate train tests bench examples
+	$(BIN)/ruff check curate curate_train tests bench examples
+	$(BIN)/ruff format --check curate curate_train tests bench examples
 	$(BIN)/mypy
 
 test: lint

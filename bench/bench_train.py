@@ -7,8 +7,8 @@ or curate needed).
     baseline_fp32  bench/nanogpt_shape.py (GPT-2 shape: learned positions, LayerNorm, GELU MLP 4·d, tied embeddings,
                    PyTorch's default AdamW), fp32;
     baseline_bf16  the same under torch.autocast(cpu, bfloat16);
-    ours           train/'s model as the trainer runs it on this CPU: dtype auto, threads, compile auto and the
-                   optimizer all chosen by train/setup.py and train/optim.py.
+    ours           curate_train/'s model as the trainer runs it on this CPU: dtype auto, threads, compile auto and the
+                   optimizer all chosen by curate_train/setup.py and curate_train/optim.py.
   All three run at the same thread count (the one the trainer picks, or --threads); where the trainer picks fewer
   threads than torch's default (a busy machine), baseline_fp32 is also timed for 2 steps at torch's default, as a
   plain nanoGPT run would go (ratios_extra). Ratios: ours / baseline_fp32,
@@ -21,7 +21,7 @@ or curate needed).
 
     .venv/bin/python bench/bench_train.py [--steps 6] [--threads N] [--bf16-steps 1] [--bf16-batch 2]
     PYTHONPATH=. python bench/bench_train.py     # on a bare GPU box, from the repository root
-Writes bench/results/train.json. Only torch, numpy (and train/) are needed, so it runs on a bare GPU box. About
+Writes bench/results/train.json. Only torch, numpy (and curate_train/) are needed, so it runs on a bare GPU box. About
 2–3 minutes on 2 busy cores with the defaults.
 """
 
@@ -39,9 +39,9 @@ from benchlib import machine as machine_record
 from nanogpt_shape import NanoGPTShape
 from nanogpt_shape import make_optimizer as baseline_optimizer
 
-from train.model import GPT, PRESETS, ModelConfig
-from train.optim import make_optimizer
-from train.setup import cpu_has_native_bf16, device_peak_flops, setup_precision, wrap_model
+from curate_train.model import GPT, PRESETS, ModelConfig
+from curate_train.optim import make_optimizer
+from curate_train.setup import cpu_has_native_bf16, device_peak_flops, setup_precision, wrap_model
 
 CPU_SHAPE = dict(vocab_size=8192, seq_len=256, d_model=256, n_layers=4, n_heads=4)
 CPU_BATCH = 16

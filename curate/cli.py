@@ -143,7 +143,7 @@ def _mix(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     import yaml
 
-    import train  # the trainer imports only torch, numpy, pyarrow and PyYAML
+    import curate_train  # the trainer imports only torch, numpy, pyarrow and PyYAML
     from curate.spec import load_yaml
 
     load_yaml(args.config, "train config")  # a missing file or bad YAML: one line here, not the trainer's
@@ -155,7 +155,7 @@ def _train(args: argparse.Namespace) -> int:
             sep = ""
         if not sep or not key.strip():
             raise UsageError(f"--set {item!r}: expected KEY=VALUE with VALUE in YAML")
-    return train.main([args.config, *[f"--set={s}" for s in args.set]])
+    return curate_train.main([args.config, *[f"--set={s}" for s in args.set]])
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -260,9 +260,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     train_p = sub.add_parser(
         "train",
-        help="train a proxy language model on token shards (= python -m train)",
+        help="train a proxy language model on token shards (= python -m curate_train)",
         description="Train a small decoder-only LM on token shards and evaluate loss and bits per byte per domain. "
-        "Same as `python -m train CONFIG.yaml`; for several GPUs: `torchrun --nproc_per_node N -m train CONFIG.yaml`.",
+        "Same as `python -m curate_train CONFIG.yaml`; for several GPUs: "
+        "`torchrun --nproc_per_node N -m curate_train CONFIG.yaml`.",
     )
     train_p.add_argument("config", metavar="CONFIG.yaml", help="e.g. pipelines/train-tiny.yaml")
     train_p.add_argument(

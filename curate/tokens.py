@@ -12,7 +12,7 @@ schema): pyarrow.dataset, pandas and `datasets.load_dataset("parquet", data_dir=
 `DIR/*.parquet` (polars reads every file of a folder it is given, hidden ones too). Folders written before this
 name (`manifest.json`) are still read (`manifest_path`), never written.
 Shards are bounded (`max_tokens_per_shard`), so writing needs memory for one shard's row group at most, whatever
-the input size. The trainer (train/) reads exactly this, with pyarrow only.
+the input size. The trainer (curate_train/) reads exactly this, with pyarrow only.
 Shards and manifests are written under a temporary name and renamed when complete (`curate.runfolder.temporary`):
 a killed writer leaves no truncated shard or manifest under a final name.
 """

@@ -124,16 +124,16 @@ def test_zero_variance_differences_do_not_crash():
 
 
 def test_finished_runs_are_reused_and_a_new_candidate_trains_alone(corpus, tmp_path, monkeypatch):
-    import train
+    import curate_train
 
     calls = []
-    real_run = train.run
+    real_run = curate_train.run
 
     def counting_run(cfg, *args, **kwargs):
         calls.append(cfg["out_dir"])
         return real_run(cfg, *args, **kwargs)
 
-    monkeypatch.setattr(train, "run", counting_run)
+    monkeypatch.setattr(curate_train, "run", counting_run)
     fast = dict(TRAIN, max_steps=8, eval_every=4)
     two = [{"name": "half_a", "tokens": str(corpus["half_a"])}, {"name": "half_b", "tokens": str(corpus["half_b"])}]
     spec = write_spec(tmp_path / "reuse.yaml", two, corpus, train=fast, seeds=2)

@@ -102,7 +102,7 @@ def test_a_clean_training_set_reports_no_overlap(dirs, bpe, unit):
 
 
 def test_decontaminate_removes_exactly_the_planted_documents(dirs, planted, bpe, tmp_path):
-    import train.data as data
+    import curate_train.data as data
 
     evals = {"heldout": str(dirs["eval"]), "again": str(dirs["root"] / "eval2")}
     out = tmp_path / "clean"

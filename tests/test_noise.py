@@ -12,8 +12,8 @@ import torch
 from conftest import make_tokens
 
 from curate.compare.stats import run_evals, summary_figures, target_bpb
-from train.config import ConfigError, load_config
-from train.loop import run
+from curate_train.config import ConfigError, load_config
+from curate_train.loop import run
 
 torch.set_num_threads(2)
 

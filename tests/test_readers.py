@@ -1,6 +1,6 @@
 """Every reader opens curate's outputs as folders and sees the same rows.
 
-A token folder (`curate tokenize`, a run's `tokens/`, a mix's `train/`) is read as it stands by pandas,
+A token folder (`curate tokenize`, a run's `tokens/`, a mix's `curate_train/`) is read as it stands by pandas,
 pyarrow.dataset, pq.read_table and `datasets` (its manifest is hidden, so none takes it for data), by DuckDB and
 polars with a glob (`DIR/*.parquet`: both read every file of a folder they are given, hidden ones too);
 `num_tokens`/`num_bytes` are int64. A run's `documents/` and `rejected/` read the same way, `crawl_date` a UTC
@@ -169,14 +169,14 @@ def test_polars_sums_counts_without_wrapping(tokens_dir):
 
 
 def test_a_folder_with_the_old_manifest_name_is_still_read(tokens_dir, tmp_path):
-    from train.data import check_tokenizers, document_index
+    from curate_train.data import check_tokenizers, document_index
 
     old = tmp_path / "old"
     shutil.copytree(tokens_dir, old)
     (old / MANIFEST).rename(old / LEGACY_MANIFEST)
     assert read_manifest(old) == read_manifest(tokens_dir)
     assert list(iter_rows(old)) == list(iter_rows(tokens_dir))
-    tokenizer = check_tokenizers({"old": str(old)})  # the trainer's own reader (train/ never imports curate)
+    tokenizer = check_tokenizers({"old": str(old)})  # the trainer's own reader (curate_train/ never imports curate)
     assert document_index([str(old)], tokenizer["sha256"]).documents == read_manifest(old)["totals"]["rows"]
     # `curate tokenize --overwrite` takes the old manifest for its marker and removes it with the shards
     (old / ".curate-tokenize").unlink()

@@ -1,4 +1,4 @@
-"""The trainer (train/): learning, resume, DDP data split, bits per byte, determinism, config errors. CPU only."""
+"""The trainer (curate_train/): learning, resume, DDP data split, bits per byte, determinism, config errors (CPU)."""
 
 from __future__ import annotations
 
@@ -89,11 +89,11 @@ def unigram_entropy(tokens_dir: Path) -> float:
 
 
 def test_learns_below_unigram_entropy_and_noise_hurts(corpus, tmp_path):
-    import train
+    import curate_train
 
     steps = dict(max_steps=120, eval_tokens=20000)
-    clean = train.run(tiny_config(corpus, tmp_path / "clean", **steps), quiet=True)
-    noisy = train.run(tiny_config(corpus, tmp_path / "noisy", train=[str(corpus["noisy"])], **steps), quiet=True)
+    clean = curate_train.run(tiny_config(corpus, tmp_path / "clean", **steps), quiet=True)
+    noisy = curate_train.run(tiny_config(corpus, tmp_path / "noisy", train=[str(corpus["noisy"])], **steps), quiet=True)
     h = unigram_entropy(corpus["eval"])
     clean_loss, noisy_loss = clean["eval"]["heldout"]["loss"], noisy["eval"]["heldout"]["loss"]
     print(f"unigram entropy {h:.3f} nats, clean {clean_loss:.3f}, noisy {noisy_loss:.3f}")
@@ -106,13 +106,13 @@ def test_learns_below_unigram_entropy_and_noise_hurts(corpus, tmp_path):
 
 
 def test_kill_and_resume_is_bitwise(corpus, tmp_path):
-    import train
+    import curate_train
 
     kw = dict(max_steps=12, eval_every=4, checkpoint_every=100)
-    full = train.run(tiny_config(corpus, tmp_path / "full", **kw), quiet=True)
-    half = train.run(tiny_config(corpus, tmp_path / "resumed", stop_at_step=6, **kw), quiet=True)
+    full = curate_train.run(tiny_config(corpus, tmp_path / "full", **kw), quiet=True)
+    half = curate_train.run(tiny_config(corpus, tmp_path / "resumed", stop_at_step=6, **kw), quiet=True)
     assert not half["finished"] and half["step"] == 6
-    resumed = train.run(tiny_config(corpus, tmp_path / "resumed", **kw), quiet=True)
+    resumed = curate_train.run(tiny_config(corpus, tmp_path / "resumed", **kw), quiet=True)
     assert resumed["finished"] and resumed["step"] == 12
     assert losses(tmp_path / "full") == losses(tmp_path / "resumed")
     assert len(losses(tmp_path / "full")) == 12
@@ -176,9 +176,9 @@ def test_ddp_two_processes_get_disjoint_data(corpus, tmp_path):
 
 @pytest.mark.parametrize("which", ["bpe-512", "gpt-neox-bpe-50k"])
 def test_bpb_of_uniform_model(which, data, bpe, shakespeare, tmp_path):
-    from train.data import EvalSet, check_tokenizers
-    from train.evaluate import evaluate
-    from train.model import GPT, ModelConfig
+    from curate_train.data import EvalSet, check_tokenizers
+    from curate_train.evaluate import evaluate
+    from curate_train.model import GPT, ModelConfig
 
     tokenizer = bpe if which == "bpe-512" else data / "tokenizer" / "gpt-neox-bpe-50k.json"
     texts = shakespeare[:40] + ["naïve café — ünïcödé ✓ 日本語のテキスト"]
@@ -203,11 +203,11 @@ def test_bpb_of_uniform_model(which, data, bpe, shakespeare, tmp_path):
 
 
 def test_same_seed_same_curve(corpus, tmp_path):
-    import train
+    import curate_train
 
-    train.run(tiny_config(corpus, tmp_path / "a", max_steps=8), quiet=True)
-    train.run(tiny_config(corpus, tmp_path / "b", max_steps=8), quiet=True)
-    train.run(tiny_config(corpus, tmp_path / "c", max_steps=8, seed=2), quiet=True)
+    curate_train.run(tiny_config(corpus, tmp_path / "a", max_steps=8), quiet=True)
+    curate_train.run(tiny_config(corpus, tmp_path / "b", max_steps=8), quiet=True)
+    curate_train.run(tiny_config(corpus, tmp_path / "c", max_steps=8, seed=2), quiet=True)
     assert losses(tmp_path / "a") == losses(tmp_path / "b")
     assert losses(tmp_path / "a") != losses(tmp_path / "c")
 
@@ -227,7 +227,7 @@ def test_same_seed_same_curve(corpus, tmp_path):
     ],
 )
 def test_config_errors_name_the_key(change, key, tmp_path):
-    from train.config import ConfigError, load_config
+    from curate_train.config import ConfigError, load_config
 
     cfg = {"train": [str(tmp_path)], "out_dir": str(tmp_path / "out"), "max_steps": 1}
     cfg.update(change)
@@ -236,7 +236,7 @@ def test_config_errors_name_the_key(change, key, tmp_path):
 
 
 def test_cli_exit_code_and_tokenizer_mismatch(corpus, bpe, data, tmp_path):
-    import train
+    import curate_train
 
     other = make_tokens(
         tmp_path / "other",
@@ -245,17 +245,17 @@ def test_cli_exit_code_and_tokenizer_mismatch(corpus, bpe, data, tmp_path):
         max_tokens_per_shard=SHARD_TOKENS,
     )
     cfg = tiny_config(corpus, tmp_path / "out", eval={"other": str(other)})
-    from train.data import DataError
+    from curate_train.data import DataError
 
     with pytest.raises(DataError, match="tokenizer sha256"):
-        train.run(cfg, quiet=True)
+        curate_train.run(cfg, quiet=True)
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump({"train": "x", "out_dir": "y", "lr_max": 1}))
-    assert train.main([str(path)]) == 2
+    assert curate_train.main([str(path)]) == 2
 
 
 def test_spike_guard_rolls_back_and_skips(corpus, tmp_path):
-    import train
+    import curate_train
 
     calls = {"n": 0}
 
@@ -266,7 +266,7 @@ def test_spike_guard_rolls_back_and_skips(corpus, tmp_path):
 
         model.head.register_forward_hook(hook)
 
-    summary = train.run(
+    summary = curate_train.run(
         tiny_config(
             corpus,
             tmp_path / "spike",
@@ -287,7 +287,7 @@ def test_spike_guard_rolls_back_and_skips(corpus, tmp_path):
 def test_stream_packs_every_token_once_per_epoch_and_resumes(corpus):
     import pyarrow.parquet as pq
 
-    from train.data import TrainStream, check_tokenizers
+    from curate_train.data import TrainStream, check_tokenizers
 
     tokens_dir = corpus["eval"]
     tok = check_tokenizers({"e": str(tokens_dir)})
@@ -323,7 +323,7 @@ def test_budget_below_candidate_samples_every_shard_in_proportion(corpus):
     import pyarrow.parquet as pq
     from scipy.stats import chisquare
 
-    from train.data import DataError, TrainStream, check_tokenizers
+    from curate_train.data import DataError, TrainStream, check_tokenizers
 
     tokens_dir, samples = corpus["train"], {}  # ~14 shards of ~40k tokens, one row group each
     args = ([str(tokens_dir)], check_tokenizers({"t": str(tokens_dir)})["sha256"], 64)
@@ -354,8 +354,8 @@ def test_budget_below_candidate_samples_every_shard_in_proportion(corpus):
 def test_eval_cap_is_a_fixed_uniform_sample_and_the_summary_says_so(corpus, tmp_path):
     from scipy.stats import chisquare
 
-    import train
-    from train.data import EvalSet, check_tokenizers
+    import curate_train
+    from curate_train.data import EvalSet, check_tokenizers
 
     tok = check_tokenizers({"e": str(corpus["eval"])})
     totals, candidate = manifest(corpus["eval"], "totals"), manifest(corpus["train"], "totals")
@@ -367,7 +367,9 @@ def test_eval_cap_is_a_fixed_uniform_sample_and_the_summary_says_so(corpus, tmp_
     chi2, p = chisquare(fifths := np.bincount(used * 5 // totals["rows"], minlength=5))  # where the documents lie
     print(f"eval: {len(used)} of {totals['rows']} documents, per fifth of the set {fifths.tolist()}, chi2 {chi2:.2f}")
     assert p > 0.01 and fifths.min() > 0
-    summaries = [train.run(tiny_config(corpus, tmp_path / f"s{s}", max_steps=2, seed=s), quiet=True) for s in (1, 2)]
+    summaries = [
+        curate_train.run(tiny_config(corpus, tmp_path / f"s{s}", max_steps=2, seed=s), quiet=True) for s in (1, 2)
+    ]
     for summary in summaries:  # eval_tokens 8000, as above; two run seeds, the same documents
         figures, sample = summary["eval"]["heldout"], summary["sample"]
         assert summary["eval_sets"]["heldout"] == usage and usage["share"] == usage["tokens_used"] / totals["tokens"]
@@ -381,9 +383,10 @@ def test_eval_cap_is_a_fixed_uniform_sample_and_the_summary_says_so(corpus, tmp_
 
 
 def test_trainer_imports_only_its_own_dependencies():
-    """train/ must run on a bare GPU box: torch, numpy, pyarrow, PyYAML and the standard library only."""
+    """curate_train/ must run on a bare GPU box: torch, numpy, pyarrow, PyYAML and the standard library only."""
     code = (
-        "import sys, train, train.loop, train.data, train.model, train.evaluate, train.plot, train.checkpoint\n"
+        "import sys, curate_train, curate_train.loop, curate_train.data, curate_train.model, curate_train.evaluate,"
+        " curate_train.plot, curate_train.checkpoint\n"
         "bad = sorted({m.split('.')[0] for m in sys.modules} & {'curate', 'datatrove', 'matplotlib', 'trafilatura',"
         " 'tokenizers', 'pandas', 'scipy', 'spacy'})\n"
         "print(','.join(bad))\n"
@@ -394,8 +397,10 @@ def test_trainer_imports_only_its_own_dependencies():
 
 def test_gpu_path_pieces_run_on_cpu(corpus, tmp_path):
     """bf16 autocast and torch.compile, the GPU settings, exercised on the CPU (no device in CI)."""
-    import train
+    import curate_train
 
-    summary = train.run(tiny_config(corpus, tmp_path / "bf16", max_steps=3, dtype="bf16", compile=True), quiet=True)
+    summary = curate_train.run(
+        tiny_config(corpus, tmp_path / "bf16", max_steps=3, dtype="bf16", compile=True), quiet=True
+    )
     assert summary["finished"] and summary["dtype"] == "bf16" and summary["compiled"]
     assert math.isfinite(summary["final_train_loss"]) and math.isfinite(summary["eval"]["heldout"]["bpb"])

@@ -55,7 +55,7 @@ def config_hash(cfg: dict) -> str:
     """SHA-256 of the canonical JSON of a trainer config without out_dir (and keys that do not change the result);
     token dirs count by path and by their manifest's SHA-256, so changed data never reuses an old run; the trainer's
     data format too, so a run that drew its documents another way is never reused."""
-    from train.sampling import DATA_FORMAT
+    from curate_train.sampling import DATA_FORMAT
 
     keyed = {k: v for k, v in cfg.items() if k not in UNHASHED_KEYS}
     if not keyed.get("ema_halflife"):  # off (the default) learns what runs before the key existed learned
@@ -197,11 +197,11 @@ def run_config(spec: CompareSpec, train_dir: Path, seed: int, out: Path) -> tupl
 def train_run(cfg: dict, run_dir: Path) -> dict:
     """Train one run into run_dir (config.json first, so the folder says what it holds) and return its summary;
     a run that stops before its last step is an error, never a figure."""
-    import train
+    import curate_train
 
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.json").write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
-    summary = train.run(cfg, quiet=True)
+    summary = curate_train.run(cfg, quiet=True)
     if not summary.get("finished"):
         raise RuntimeError(f"compare: run {run_dir} stopped before its last step")
     return summary

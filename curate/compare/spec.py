@@ -346,9 +346,9 @@ def _seeds(seeds: Any, path: str) -> tuple[list[int], int | None]:
 def trainer_config(spec: CompareSpec, train_dir: str, seed: int, out_dir: str) -> dict:
     """The validated trainer config for one run; the trainer's errors become ConfigErrors naming the compare file
     and its section (`model` or `train`). Without `eval_every`, ~10 eval points a run make the loss curve."""
-    from train.config import ConfigError as TrainConfigError
-    from train.config import load_config
-    from train.schedule import schedule
+    from curate_train.config import ConfigError as TrainConfigError
+    from curate_train.config import load_config
+    from curate_train.schedule import schedule
 
     raw = {
         "device": "auto",

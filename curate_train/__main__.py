@@ -1,4 +1,4 @@
-"""`python -m train CONFIG.yaml [--set key=value ...]`; exit 0 done, 2 bad config or data, 1 other errors."""
+"""`python -m curate_train CONFIG.yaml [--set key=value ...]`; exit 0 done, 2 bad config or data, 1 other errors."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ import yaml
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m train", description="Train a proxy model on curate token shards.")
+    parser = argparse.ArgumentParser(
+        prog="python -m curate_train", description="Train a proxy model on curate token shards."
+    )
     parser.add_argument("config", help="the run's YAML file")
     parser.add_argument(
         "--set",
@@ -28,13 +30,13 @@ def main(argv: list[str] | None = None) -> int:
     for item in args.set:
         key, sep, value = item.partition("=")
         if not sep:
-            print(f"train: --set {item!r}: expected KEY=VALUE", file=sys.stderr)
+            print(f"curate_train: --set {item!r}: expected KEY=VALUE", file=sys.stderr)
             return 2
         overrides[key.strip()] = yaml.safe_load(value)
     try:
         summary = run(args.config, overrides)
     except (ConfigError, DataError) as exc:
-        print(f"train: {exc}", file=sys.stderr)
+        print(f"curate_train: {exc}", file=sys.stderr)
         return 2
     brief = {k: summary[k] for k in ("finished", "step", "tokens", "final_train_loss", "elapsed_s")}
     brief["eval"] = {name: {"loss": r["loss"], "bpb": r["bpb"]} for name, r in summary["eval"].items()}

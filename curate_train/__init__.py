@@ -1,17 +1,17 @@
 """The proxy-model trainer: torch, numpy, pyarrow and PyYAML only (never imports curate).
 
-    python -m train CONFIG.yaml [--set key=value ...]
-    torchrun --nproc_per_node N -m train CONFIG.yaml
+    python -m curate_train CONFIG.yaml [--set key=value ...]
+    torchrun --nproc_per_node N -m curate_train CONFIG.yaml
 
-From Python: `train.run(path_or_dict, overrides=None) -> summary dict`, `train.main(argv) -> exit code`,
-`train.schedule(cfg, n_params=None, world=1) -> Schedule | None` (the step arithmetic of a validated config).
+From Python: `curate_train.run(path_or_dict, overrides=None) -> summary dict`, `curate_train.main(argv) -> exit code`,
+`curate_train.schedule(cfg, n_params=None, world=1) -> Schedule | None` (the step arithmetic of a validated config).
 """
 
 from __future__ import annotations
 
 # Imported, not a lazy wrapper like run: the import system binds a package's attribute to its submodule on first
-# import, so a lazy `schedule` function would be replaced by the train.schedule module once anything (the training
-# loop) imported it. It costs PyYAML only, no torch.
+# import, so a lazy `schedule` function would be replaced by the curate_train.schedule module once anything (the
+# training loop) imported it. It costs PyYAML only, no torch.
 from .schedule import schedule
 
 

@@ -37,7 +37,7 @@ import pyarrow.parquet as pq
 from .sampling import WINDOW_DOCS, DocumentIndex, Window, eval_sample, list_column, permutation, read_group, take_rows
 
 META = "curate.tokenizer_sha256"
-MANIFEST = ".manifest.json"  # curate.tokens.MANIFEST (train/ never imports curate)
+MANIFEST = ".manifest.json"  # curate.tokens.MANIFEST (curate_train/ never imports curate)
 LEGACY_MANIFEST = "manifest.json"  # its name in token folders written before
 
 
