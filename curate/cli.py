@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 from pathlib import Path
 from typing import NoReturn
 
+from curate import logs
 from curate.cli_eval import add_eval_commands
 from curate.cli_evidence import add_evidence_commands, at_least, output_problem
 from curate.cli_run import add_run_command
@@ -41,6 +43,11 @@ def _report(args: argparse.Namespace) -> int:
     from curate.report import write_report
 
     run_dir = Path(args.run_dir)
+    if not (run_dir / "stats.json").exists() and (run_dir / "metrics.jsonl").exists():  # a trainer's out_dir
+        from curate.train_chart import chart_run
+
+        print(chart_run(run_dir) or f"curate report: {run_dir}: nothing to chart in metrics.jsonl")
+        return 0
     if not (run_dir / "stats.json").exists():
         print(f"curate report: {run_dir}: no stats.json (not a finished `curate run` output)", file=sys.stderr)
         return EXIT_USAGE
@@ -78,7 +85,7 @@ def _tokenize(args: argparse.Namespace) -> int:
         args.output,
         args.max_tokens_per_shard,
         overwrite=args.overwrite,
-        progress=sys.stderr.isatty(),
+        progress=sys.stderr.isatty() and not logs.quiet(),
     )
     totals = manifest["totals"]
     print(
@@ -98,6 +105,7 @@ def _ingest(args: argparse.Namespace) -> int:
         split=args.split,
         min_chars=args.min_chars,
         overwrite=args.overwrite,
+        progress=sys.stderr.isatty() and not logs.quiet(),
     )
     print(
         f"{stats['input_records']:,} records → {stats['kept']:,} documents + {stats['rejected']:,} rejected"
@@ -144,7 +152,10 @@ def _train(args: argparse.Namespace) -> int:
     import yaml
 
     import curate_train  # the trainer imports only torch, numpy, pyarrow and PyYAML
+    from curate.extras import require
     from curate.spec import load_yaml
+
+    require("torch", "curate train")
 
     load_yaml(args.config, "train config")  # a missing file or bad YAML: one line here, not the trainer's
     for item in args.set:
@@ -155,7 +166,12 @@ def _train(args: argparse.Namespace) -> int:
             sep = ""
         if not sep or not key.strip():
             raise UsageError(f"--set {item!r}: expected KEY=VALUE with VALUE in YAML")
-    return curate_train.main([args.config, *[f"--set={s}" for s in args.set]])
+    code = curate_train.main([args.config, *[f"--set={s}" for s in args.set]])
+    if code == 0:  # the trainer has no matplotlib: curate draws OUT_DIR/loss.png from its metrics.jsonl
+        from curate.train_chart import chart_after_training
+
+        chart_after_training(args.config, args.set)
+    return code
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -163,18 +179,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = Parser(prog="curate", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"curate {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", help="`curate COMMAND --help` for its options")
 
     add_run_command(sub, _stage_catalogue())
 
     report_p = sub.add_parser(
-        "report", help="(re)write RUN_DIR/report.html", description="Write report.html and its PNG charts for a run."
+        "report",
+        help="(re)write RUN_DIR/report.html, or a trainer out_dir's loss.png",
+        description="Write report.html and its PNG charts for a `curate run` output; for a trainer's out_dir "
+        "(metrics.jsonl, no stats.json) draw its loss.png.",
     )
-    report_p.add_argument("run_dir", metavar="RUN_DIR")
+    report_p.add_argument("run_dir", metavar="RUN_DIR", help="a `curate run` output or a trainer's out_dir")
     report_p.set_defaults(func=_report)
 
-    tok_p = sub.add_parser("tokenizer", help="train a byte-level BPE tokenizer on run folders")
-    tok_sub = tok_p.add_subparsers(dest="tokenizer_command", metavar="ACTION", required=True)
+    tok_p = sub.add_parser(
+        "tokenizer",
+        help="train a byte-level BPE tokenizer on run folders",
+        description="Tokenizers for `curate tokenize`.",
+    )
+    tok_sub = tok_p.add_subparsers(dest="tokenizer_command", metavar="ACTION", required=True, help="train")
     train_p = tok_sub.add_parser(
         "train",
         help="byte-level BPE with <|endoftext|>",
@@ -185,8 +208,14 @@ def build_parser() -> argparse.ArgumentParser:
     train_p.add_argument(
         "--vocab-size", type=at_least(300), required=True, metavar="N", help="at least 300 (256 bytes + merges + EOS)"
     )
-    train_p.add_argument("--min-frequency", type=at_least(0), default=2, metavar="N")
-    train_p.add_argument("-o", "--output", required=True, metavar="tokenizer.json")
+    train_p.add_argument(
+        "--min-frequency",
+        type=at_least(0),
+        default=2,
+        metavar="N",
+        help="merge only pairs seen at least N times (default 2)",
+    )
+    train_p.add_argument("-o", "--output", required=True, metavar="tokenizer.json", help="the tokenizer file written")
     train_p.set_defaults(func=_tokenizer_train)
 
     tokenize_p = sub.add_parser(
@@ -195,11 +224,19 @@ def build_parser() -> argparse.ArgumentParser:
         description="Tokenize every document of run folders into TOKENS_DIR/shard-*.parquet + .manifest.json "
         "(input_ids with EOS, num_tokens, num_bytes, doc_id, domain).",
     )
-    tokenize_p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
-    tokenize_p.add_argument("--tokenizer", required=True, metavar="tokenizer.json")
-    tokenize_p.add_argument("-o", "--output", required=True, metavar="TOKENS_DIR")
-    tokenize_p.add_argument("--max-tokens-per-shard", type=at_least(1), default=50_000_000, metavar="N")
-    tokenize_p.add_argument("--overwrite", action="store_true")
+    tokenize_p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="`curate run` / `curate ingest` outputs")
+    tokenize_p.add_argument(
+        "--tokenizer", required=True, metavar="tokenizer.json", help="a tokenizers file with an EOS token"
+    )
+    tokenize_p.add_argument("-o", "--output", required=True, metavar="TOKENS_DIR", help="the token folder written")
+    tokenize_p.add_argument(
+        "--max-tokens-per-shard",
+        type=at_least(1),
+        default=50_000_000,
+        metavar="N",
+        help="tokens per Parquet shard (default 50,000,000)",
+    )
+    tokenize_p.add_argument("--overwrite", action="store_true", help="replace a previous TOKENS_DIR")
     tokenize_p.set_defaults(func=_tokenize, outputs=("output",))
 
     ingest_p = sub.add_parser(
@@ -209,8 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
         "SOURCE: a folder or .zip of .txt files, a .txt file, a .jsonl[.gz] with a `text` field, or `stdlib` "
         "(the running Python's standard library, as code).",
     )
-    ingest_p.add_argument("sources", nargs="+", metavar="SOURCE")
-    ingest_p.add_argument("-o", "--output", required=True, metavar="DIR")
+    ingest_p.add_argument("sources", nargs="+", metavar="SOURCE", help="text sources (see above)")
+    ingest_p.add_argument("-o", "--output", required=True, metavar="DIR", help="run folder (documents/, ...)")
     ingest_p.add_argument(
         "--domain",
         help="domain of every document (default: code for stdlib, prose for text, the row's own or web for JSONL)",
@@ -221,8 +258,10 @@ def build_parser() -> argparse.ArgumentParser:
         default="file",
         help="one document per file (default) or per blank-line-separated paragraph",
     )
-    ingest_p.add_argument("--min-chars", type=at_least(0), default=1, metavar="N")
-    ingest_p.add_argument("--overwrite", action="store_true")
+    ingest_p.add_argument(
+        "--min-chars", type=at_least(0), default=1, metavar="N", help="shorter documents are rejected (default 1)"
+    )
+    ingest_p.add_argument("--overwrite", action="store_true", help="replace a previous run in --output")
     ingest_p.set_defaults(func=_ingest, outputs=("output",))
 
     export_p = sub.add_parser(
@@ -234,9 +273,11 @@ def build_parser() -> argparse.ArgumentParser:
         "otherwise) or datatrove (.ds + .ds.index + .ds.metadata, read by datatrove's DatatroveFolderDataset "
         "and nanotron).",
     )
-    export_p.add_argument("tokens_dir", metavar="TOKENS_DIR")
-    export_p.add_argument("--format", required=True, choices=["megatron", "llmc", "datatrove"])
-    export_p.add_argument("-o", "--output", required=True, metavar="DIR")
+    export_p.add_argument("tokens_dir", metavar="TOKENS_DIR", help="a `curate tokenize` or `curate mix` output")
+    export_p.add_argument(
+        "--format", required=True, choices=["megatron", "llmc", "datatrove"], help="the trainer's format (see above)"
+    )
+    export_p.add_argument("-o", "--output", required=True, metavar="DIR", help="folder of the exported files")
     export_p.add_argument("--prefix", default="data", help="file name prefix (default: data)")
     export_p.add_argument(
         "--max-tokens-per-file",
@@ -253,9 +294,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Mix token directories by weight within a token budget (per-source epoch caps, a seed, a "
         "held-out fraction by document). See pipelines/mix-example.yaml.",
     )
-    mix_p.add_argument("spec", metavar="MIX.yaml")
-    mix_p.add_argument("-o", "--output", required=True, metavar="MIX_DIR")
-    mix_p.add_argument("--overwrite", action="store_true")
+    mix_p.add_argument("spec", metavar="MIX.yaml", help="sources, weights, budget, e.g. pipelines/mix-example.yaml")
+    mix_p.add_argument("-o", "--output", required=True, metavar="MIX_DIR", help="where train/ and val/ go")
+    mix_p.add_argument("--overwrite", action="store_true", help="replace a previous mix in --output")
     mix_p.set_defaults(func=_mix, outputs=("output",))
 
     train_p = sub.add_parser(
@@ -277,10 +318,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_evidence_commands(sub)
     add_eval_commands(sub)
+    from curate.cli_init import add_init_command
 
-    check_p = sub.add_parser("check", help="validate a pipeline YAML without running it")
-    check_p.add_argument("pipeline")
+    add_init_command(sub)
+
+    check_p = sub.add_parser(
+        "check",
+        help="validate a pipeline YAML without running it",
+        description="Validate a pipeline YAML (every key and value) and print its stages, without running it.",
+    )
+    check_p.add_argument("pipeline", help="pipeline YAML, e.g. pipelines/fineweb.yaml")
     check_p.set_defaults(func=_check)
+    logs.add_options(parser)  # -q, -v, --log-level on every command, before or after its name
     return parser
 
 
@@ -291,12 +340,26 @@ def _stage_catalogue() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The exit status of `curate ARGV`. A reader that stops early (`curate ... | head`) ends it quietly, as
+    Python's documentation recommends: stdout goes to devnull so the interpreter's last flush cannot fail."""
+    try:
+        code = _main(argv)
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    logs.setup(logs.level_from(args.quiet, args.verbose, args.log_level))
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE
     from curate.config import ConfigError
+    from curate.extras import MissingExtra
     from curate.runfolder import RunError
     from curate.stats import ConservationError
 
@@ -306,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
             if problem:
                 raise UsageError(f"--{name} {getattr(args, name)}: {problem}")
         return args.func(args)
-    except (ConfigError, RunError, UsageError, *PATH_ERRORS) as err:
+    except (ConfigError, RunError, UsageError, MissingExtra, *PATH_ERRORS) as err:
         print(f"curate: error: {_one_line(err)}", file=sys.stderr)
         return EXIT_USAGE
     except ConservationError as err:

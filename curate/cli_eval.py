@@ -30,7 +30,9 @@ def add_eval_commands(sub) -> None:
         help="measure a stage against ground truth: extraction, langid, dedup, pii",
         description="Measure a stage against ground truth: print a table, and write the figures to --output.",
     )
-    eval_sub = eval_p.add_subparsers(dest="eval_command", metavar="WHAT", required=True)
+    eval_sub = eval_p.add_subparsers(
+        dest="eval_command", metavar="WHAT", required=True, help="the stage measured (`curate eval WHAT --help`)"
+    )
 
     p = eval_sub.add_parser(
         "extraction",
@@ -41,7 +43,9 @@ def add_eval_commands(sub) -> None:
     )
     p.add_argument("--warc", required=True, metavar="W", help="WARC file with the pages")
     p.add_argument("--groundtruth", required=True, metavar="G", help="ground-truth JSON: URL → {articleBody}")
-    p.add_argument("--engine", choices=["trafilatura", "resiliparse"], default="trafilatura")
+    p.add_argument(
+        "--engine", choices=["trafilatura", "resiliparse"], default="trafilatura", help="the extract stage's engine"
+    )
     p.add_argument(
         "--favor",
         choices=["precision", "recall", "balanced"],
@@ -80,7 +84,9 @@ def add_eval_commands(sub) -> None:
     p.add_argument("--rows", type=at_least(1), metavar="R", help="override the run's rows")
     p.add_argument("--n-grams", type=at_least(1), metavar="N", help="override the run's shingle size")
     p.add_argument("--pairs", type=at_least(1), default=400, metavar="N", help="edited pairs (default 400)")
-    p.add_argument("--max-words", type=at_least(50), default=300, metavar="N", help="words of each document used")
+    p.add_argument(
+        "--max-words", type=at_least(50), default=300, metavar="N", help="words of each document used (default 300)"
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the edits (default 0)")
     _output(p, "and FILE.png beside it")
     p.set_defaults(func=_dedup)

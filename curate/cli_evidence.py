@@ -58,8 +58,8 @@ def add_evidence_commands(sub) -> None:
         "seeds; report held-out bpb per candidate and domain with 95% intervals, pairwise significance and the "
         "ranking. Finished runs are reused; an interrupted compare resumes. See pipelines/compare-example.yaml.",
     )
-    compare_p.add_argument("spec", metavar="COMPARE.yaml")
-    compare_p.add_argument("-o", "--output", required=True, metavar="DIR")
+    compare_p.add_argument("spec", metavar="COMPARE.yaml", help="candidates, eval sets, model, training, seeds")
+    compare_p.add_argument("-o", "--output", required=True, metavar="DIR", help="runs, comparison.json, report.html")
     compare_p.add_argument("--overwrite", action="store_true", help="retrain everything")
     compare_p.add_argument(
         "--plan",
@@ -86,7 +86,9 @@ def add_evidence_commands(sub) -> None:
     )
     ablate_p.add_argument("pipeline", help="pipeline YAML with a tokenize stage, e.g. pipelines/fineweb.yaml")
     ablate_p.add_argument("--input", "-i", nargs="+", required=True, metavar="PATH_OR_GLOB", help="crawl files")
-    ablate_p.add_argument("--output", "-o", required=True, metavar="DIR")
+    ablate_p.add_argument(
+        "--output", "-o", required=True, metavar="DIR", help="the pass, the runs, ablation.json, report.html"
+    )
     ablate_p.add_argument(
         "--compare",
         required=True,
@@ -106,6 +108,9 @@ def add_evidence_commands(sub) -> None:
 
 def compare(args: argparse.Namespace) -> int:
     from curate.compare import plan_compare, run_compare
+    from curate.extras import require
+
+    require("torch", "curate compare")  # it trains proxy models
 
     if args.plan:
         plan = plan_compare(args.spec, args.output, min_effect=args.min_effect, overwrite=args.overwrite)
@@ -156,6 +161,9 @@ def compare(args: argparse.Namespace) -> int:
 
 def ablate(args: argparse.Namespace) -> int:
     from curate.ablate import run_ablate
+    from curate.extras import require
+
+    require("torch", "curate ablate")  # it trains proxy models
 
     stages = [s for part in args.stages for s in part.split(",") if s] if args.stages else None
     table = run_ablate(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 from curate.cli_evidence import at_least
@@ -74,12 +75,31 @@ def add_run_command(sub, epilog: str) -> None:
         action="store_true",
         help="exit 1 when any input bytes are rejected as ranges (bad lengths, corrupt gzip, not WARC)",
     )
-    run_p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run_p.add_argument("--no-progress", action="store_true", help="no progress display (bar or status lines)")
+    run_p.add_argument(
+        "--progress-every",
+        type=positive_seconds,
+        default=30.0,
+        metavar="SECONDS",
+        help="when stderr is not a terminal: a status line every SECONDS (default 30) and one at the end",
+    )
     where = run_p.add_argument_group("executor (overrides the pipeline's `executor:`)")
     where.add_argument("--executor", choices=("local", "ray", "slurm"), help="where the tasks run (default local)")
     where.add_argument("--partition", help="slurm: the partition")
-    where.add_argument("--cpus-per-task", dest="cpus_per_task", type=at_least(1), metavar="N", help="ray, slurm")
-    where.add_argument("--mem-per-cpu-gb", dest="mem_per_cpu_gb", type=float, metavar="GB", help="ray, slurm")
+    where.add_argument(
+        "--cpus-per-task",
+        dest="cpus_per_task",
+        type=at_least(1),
+        metavar="N",
+        help="ray, slurm: CPUs per task (default 1)",
+    )
+    where.add_argument(
+        "--mem-per-cpu-gb",
+        dest="mem_per_cpu_gb",
+        type=float,
+        metavar="GB",
+        help="ray, slurm: memory per CPU (default 2)",
+    )
     where.add_argument("--time", metavar="[D-]HH:MM:SS", help="ray, slurm: a task's time limit (default 12:00:00)")
     where.add_argument(
         "--ray-address", dest="ray_address", metavar="ADDR", help="ray: the cluster (default: a new one here)"
@@ -89,6 +109,17 @@ def add_run_command(sub, epilog: str) -> None:
         "--no-wait", dest="wait", action="store_false", default=None, help="slurm: submit the jobs and return"
     )
     run_p.set_defaults(func=run_command, outputs=("output",))
+
+
+def positive_seconds(text: str) -> float:
+    """An argparse type: a positive, finite number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return value
 
 
 def _inputs(args: argparse.Namespace) -> list[str]:
@@ -102,13 +133,17 @@ def _inputs(args: argparse.Namespace) -> list[str]:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    from curate import config
+    from curate import config, logs
     from curate.cli import UsageError
     from curate.executors import overrides_from, parse_executor
+    from curate.extras import require, require_for_urls
     from curate.pipeline import RunOptions, run
 
     spec = config.load(args.pipeline)
     executor = parse_executor(spec.executor, "executor", overrides_from(args))
+    if executor.kind == "ray":
+        require("ray", "--executor ray")
+    require_for_urls([args.crawl_base] if args.crawl else args.input, "s3:// input")
     try:
         inputs = _inputs(args)
     except argparse.ArgumentTypeError as err:
@@ -120,11 +155,18 @@ def run_command(args: argparse.Namespace) -> int:
         tasks=args.tasks,
         limit=-1 if args.limit is None else args.limit,
         overwrite=args.overwrite,
-        progress=not args.no_progress and sys.stderr.isatty(),
+        progress=not args.no_progress and not logs.quiet(),
         executor=executor,
+        progress_every=args.progress_every,
     )
-    stats = run(spec, options)
     out = Path(args.output)
+    started = time.time()
+    try:
+        stats = run(spec, options)
+    finally:
+        if not logs.quiet():
+            for line in logs.warning_summary(out / "logs", since=started):
+                print(line, file=sys.stderr)
     if stats is None:
         print(f"submitted: {out}/stats.json and report.html appear when the last job ends (squeue -u $USER)")
         return 0
@@ -133,9 +175,10 @@ def run_command(args: argparse.Namespace) -> int:
         f" in {stats['seconds']:.1f} s ({stats['input_records'] / max(stats['seconds'], 1e-9):.0f} records/s,"
         f" {stats['tasks']} tasks on {stats['workers']} workers, {executor.kind})"
     )
-    print(f"documents: {out / 'documents'}\nrejected:  {out / 'rejected'}\nreport:    {out / 'report.html'}")
+    if not logs.quiet():
+        print(f"documents: {out / 'documents'}\nrejected:  {out / 'rejected'}\nreport:    {out / 'report.html'}")
     section = stats.get("bytes")
-    if section and section["skipped"]:
+    if section and section["skipped"] and (args.strict or not logs.quiet()):
         reasons = ", ".join(f"{reason} {n:,}" for reason, n in section["skipped_by_reason"].items())
         print(
             f"curate: {section['skipped']:,} of {section['input']:,} input bytes were skipped ({reasons});"

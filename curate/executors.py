@@ -101,24 +101,28 @@ class PhaseRun:
     steps: list
     tasks: int
     logs: Path
+    progress: str | None = None  # local: the folder its tasks count their reading in (curate.progress)
 
 
-def run_phases(spec: ExecutorSpec, phases: list[PhaseRun], workers: int, finish_step=None) -> list:
+def run_phases(spec: ExecutorSpec, phases: list[PhaseRun], workers: int, finish_step=None, on_phase=None) -> list:
     """Run the phases in order on the chosen executor; returns datatrove's executors.
 
     For slurm the chain is submitted (with `finish_step` as a last one-task job) and, when `spec.wait`, watched
-    until it ends; local and ray run in this process and the caller finishes the run itself.
+    until it ends; local and ray run in this process and the caller finishes the run itself. `on_phase(number,
+    count, name)` is called as each phase starts (the progress display names the phase after reading).
     """
     if spec.kind == "slurm":
         return _slurm(spec, phases, workers, finish_step)
     if spec.kind == "ray":
         _ray_init(spec)
-    from datatrove.utils.logging import logger
+    from curate.logs import notice
 
     executors: list = []
     for number, phase in enumerate(phases, 1):
         if len(phases) > 1:
-            logger.info(f"phase {number}/{len(phases)}: {phase.name} ({phase.tasks} task(s))")
+            notice(f"phase {number}/{len(phases)}: {phase.name} ({phase.tasks} task(s))")
+        if on_phase is not None:
+            on_phase(number, len(phases), phase.name)
         executor = _make(spec, phase, workers, executors[-1] if executors else None)
         executor.run()
         incomplete = executor.get_incomplete_ranks(range(phase.tasks))
@@ -134,9 +138,10 @@ def run_phases(spec: ExecutorSpec, phases: list[PhaseRun], workers: int, finish_
 def _make(spec: ExecutorSpec, phase: PhaseRun, workers: int, depends):
     common = {"pipeline": phase.steps, "tasks": phase.tasks, "logging_dir": str(phase.logs), "depends": depends}
     if spec.kind == "local":
-        from datatrove.executor import LocalPipelineExecutor
+        from curate.progress import ReportingLocalExecutor
 
-        return LocalPipelineExecutor(**common, workers=min(workers, phase.tasks), skip_completed=True)
+        workers = min(workers, phase.tasks)
+        return ReportingLocalExecutor(**common, workers=workers, skip_completed=True, progress=phase.progress)
     from datatrove.executor.ray import RayPipelineExecutor
 
     return RayPipelineExecutor(
@@ -149,10 +154,9 @@ def _make(spec: ExecutorSpec, phase: PhaseRun, workers: int, depends):
 
 
 def _ray_init(spec: ExecutorSpec) -> None:
-    try:
-        import ray
-    except ImportError:
-        raise ConfigError("executor.kind: ray needs Ray: pip install 'curate[ray]'") from None
+    from curate.extras import require
+
+    ray = require("ray", "executor.kind: ray")
     if not ray.is_initialized():
         ray.init(address=spec.ray_address, log_to_driver=False, include_dashboard=False)
 

@@ -14,6 +14,8 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +23,7 @@ from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
 from curate.config import PipelineSpec, StageSpec
-from curate.executors import ExecutorSpec
+from curate.executors import ExecutorSpec, PhaseRun
 from curate.outputs import DocumentWriter, RejectedWriter
 from curate.runfolder import RUN, RunError, atomic_write_text, expand_inputs, prepare
 
@@ -36,8 +38,9 @@ class RunOptions:
     tasks: int | None = None  # None: one per input file, small files grouped (curate.taskplan)
     limit: int = -1
     overwrite: bool = False
-    progress: bool = True
+    progress: bool = True  # local executor: one display for the run (curate.progress)
     executor: ExecutorSpec | None = None  # None: the pipeline's `executor:`, else local
+    progress_every: float = 30.0  # seconds between status lines when stderr is not a terminal
 
 
 @dataclass
@@ -110,9 +113,8 @@ def build_phases(
 def run(spec: PipelineSpec, options: RunOptions) -> dict | None:
     """Run the pipeline; returns the run's stats (also written to stats.json), or None when the jobs were only
     submitted (slurm, `wait: false`). Raises on lost records."""
-    from datatrove.utils.logging import logger
-
-    from curate.executors import PhaseRun, described, parse_executor, run_phases
+    from curate.executors import described, parse_executor, run_phases
+    from curate.logs import notice
     from curate.taskplan import plan_tasks
 
     if options.workers < 1:
@@ -131,13 +133,12 @@ def run(spec: PipelineSpec, options: RunOptions) -> dict | None:
     request = {"pipeline": spec.path, "spec": spec.to_dict(), "inputs": paths, "tasks": tasks, "limit": options.limit}
     resuming = prepare(output, RUN, options.overwrite, request)
     if resuming:
-        logger.info(f"resuming the interrupted run in {output}: completed tasks are skipped")
+        notice(f"resuming the interrupted run in {output}: completed tasks are skipped")
     limit_per_task = -1 if options.limit < 0 else -(-options.limit // tasks)
     task_limits = (
         None if options.limit < 0 else [options.limit // tasks + (r < options.limit % tasks) for r in range(tasks)]
     )
-    progress = options.progress and executor.kind == "local"
-    phases = build_phases(spec, paths, output, tasks, limit_per_task, progress)
+    phases = build_phases(spec, paths, output, tasks, limit_per_task, progress=False)  # one display, not one a task
     phases[0].steps[0].groups = groups  # the reader: which files each task reads
     phases[0].steps[0].task_limits = task_limits  # and, under --limit, how many records: N in all
     started = time.time()
@@ -145,12 +146,26 @@ def run(spec: PipelineSpec, options: RunOptions) -> dict | None:
     atomic_write_text(output / "logs" / "started.json", json.dumps({"started": started}))
     runs = [PhaseRun(p.name, p.steps, p.tasks, output / "logs" / f"{n}-{p.name}") for n, p in enumerate(phases, 1)]
     finish = FinishRun(str(output), spec, {**request, "workers": workers, "executor": described(executor)}, phases)
-    run_phases(executor, runs, workers, finish if executor.kind == "slurm" else None)
+    with _progress(options, executor, runs[0], paths) as on_phase:
+        run_phases(executor, runs, workers, finish if executor.kind == "slurm" else None, on_phase)
     if executor.kind != "slurm":
         return finish.finish()
     if not executor.wait:
         return None
     return _read_stats(output)
+
+
+@contextmanager
+def _progress(options: RunOptions, executor: ExecutorSpec, first: PhaseRun, paths: list[str]) -> Iterator:
+    """The run's progress display while inside (local executor, `options.progress`); yields the phase callback."""
+    if not options.progress or executor.kind != "local":
+        yield None
+        return
+    from curate.progress import for_run
+
+    first.progress = str(first.logs / "progress")  # the first phase's reader counts there
+    with for_run(Path(first.progress), paths, options.limit, options.progress_every) as display:
+        yield display.on_phase
 
 
 def _read_stats(output: Path) -> dict:

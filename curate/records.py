@@ -7,6 +7,8 @@ so its own filters and ours speak the same language).
 
 from __future__ import annotations
 
+import json
+
 import pyarrow as pa
 
 DOCUMENT_FIELDS: list[tuple[str, pa.DataType]] = [
@@ -18,6 +20,7 @@ DOCUMENT_FIELDS: list[tuple[str, pa.DataType]] = [
     ("source", pa.string()),
     ("crawl_date", pa.timestamp("us", tz="UTC")),  # WARC-Date; ISO text in memory, converted by ParquetRows
     ("domain", pa.string()),  # null until a `domains` stage tags it
+    ("filter_metrics", pa.string()),  # JSON stage → metric → value, what the quality filters measured (report)
 ]
 DOCUMENT_SCHEMA = pa.schema(DOCUMENT_FIELDS)
 REJECTED_SCHEMA = pa.schema(
@@ -31,6 +34,7 @@ HTTP_CHARSET_KEY = "_http_charset"
 REASON_KEY = "filter_reason"  # datatrove's BaseFilter writes the drop reason here
 DETAIL_KEY = "reject_detail"
 DUPLICATE_OF_KEY = "duplicate_of"  # id of the kept document a removed duplicate duplicates
+METRICS_KEY = "filter_metrics"  # dict stage → metric → value (curate.stages.filter_metrics), JSON on disk
 
 
 def document_row(doc) -> dict:
@@ -45,7 +49,15 @@ def document_row(doc) -> dict:
         "source": meta.get("source"),
         "crawl_date": meta.get("crawl_date"),
         "domain": meta.get("domain"),
+        "filter_metrics": _metrics_json(meta.get(METRICS_KEY)),
     }
+
+
+def _metrics_json(metrics) -> str | None:
+    """A dict as compact JSON; a string (read back from staged/ Parquet) as it is."""
+    if not metrics:
+        return None
+    return metrics if isinstance(metrics, str) else json.dumps(metrics, separators=(",", ":"))
 
 
 def rejected_row(doc, stage: str) -> dict:

@@ -147,6 +147,7 @@ RUN_OUTPUTS = (
     "report/*.png",
     FINISHED,
     "report.html",
+    "README.md",  # the dataset card (curate.datacard)
     REQUEST,
 )
 RUN = Contract("run", RUN_OUTPUTS, resumable=True, markers=(REQUEST,))

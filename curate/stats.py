@@ -16,6 +16,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from curate.config import PipelineSpec
+from curate.datacard import write_card
 from curate.runfolder import atomic_write_text
 from curate.tokens import manifest_path
 
@@ -149,6 +150,7 @@ def write_stats(output: Path, header: dict[str, Any], stages: list[dict], extra:
     if summary.exists():
         stats["dedup"] = json.loads(summary.read_text())
     atomic_write_text(output / "stats.json", json.dumps(stats, indent=2))
+    write_card(output, stats)  # README.md: what the folder holds, and its configurations for `load_dataset(RUN)`
     if problems:
         raise ConservationError(f"{output}/stats.json: records lost: " + "; ".join(problems))
     return stats

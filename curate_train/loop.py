@@ -1,7 +1,8 @@
 """The training run: a Trainer holds one rank's state; `fit` steps it through the schedule with evals and checkpoints.
 
 Outputs in out_dir: metrics.jsonl (one JSON object a line, `type` train | eval | spike | rollback), summary.json,
-checkpoint.pt (the latest), loss.png. Only rank 0 writes them.
+checkpoint.pt (the latest). Only rank 0 writes them. No chart: matplotlib is no dependency of the trainer, so curate
+draws loss.png from metrics.jsonl (`curate train`, `curate report OUT_DIR`: curate/train_chart.py).
 
 EMA of the weights (`ema_halflife` h > 0, a fraction of the run's steps T): a shadow copy of the model, updated
 after every optimizer step as ema ← d · ema + (1 − d) · weights with d = 0.5^(1 / (h · T)) (a step's weights count
@@ -49,7 +50,7 @@ from .setup import (
     setup_precision,
     wrap_model,
 )
-from .summary import loss_chart, run_summary
+from .summary import run_summary
 
 # what a checkpoint must share with the run that resumes it → the config key to change (world: the launch itself,
 # so another out_dir is the way out)
@@ -376,12 +377,11 @@ class Trainer:
         }
 
     def summary(self, stopped: bool) -> dict:
-        """The run's figures (a finished run evaluates once more first); rank 0 writes summary.json and loss.png."""
+        """The run's figures (a finished run evaluates once more first); rank 0 writes summary.json."""
         if not stopped and self.evalsets:
             self.last_eval = self.evaluate(ema=True)
         summary = run_summary(self, stopped)
         if self.master:
-            summary["loss_png_axes"] = loss_chart(self.metrics_path, self.out / "loss.png")
             (self.out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
         return summary
 

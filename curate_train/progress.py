@@ -62,10 +62,6 @@ def write_jsonl(path: Path, record: dict) -> None:
         f.write(json.dumps(record) + "\n")
 
 
-def read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
-
-
 def truncate_jsonl(path: Path, max_step: int) -> None:
     """Drop records after the checkpoint's step, so a resumed run's file reads like an uninterrupted one."""
     if path.is_file():

@@ -1,16 +1,11 @@
-"""What a finished (or stopped) run reports: summary.json's figures and loss.png, from a Trainer's state."""
+"""What a finished (or stopped) run reports: summary.json's figures, from a Trainer's state."""
 
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
 import torch
-
-from .plot import plot_losses
-from .progress import read_jsonl
 
 if TYPE_CHECKING:
     from .loop import Trainer
@@ -51,13 +46,3 @@ def run_summary(t: Trainer, stopped: bool) -> dict:
         "sample": t.stream.seen(),  # what the run drew: a uniform sample of the candidate (data.TrainStream)
         "eval_sets": {e.name: e.usage() for e in t.evalsets},  # the share of each eval set used (data.EvalSet)
     }
-
-
-def loss_chart(metrics: Path, png: Path) -> dict | None:
-    """loss.png from metrics.jsonl: train loss and the mean eval loss against tokens; returns the axes' ranges."""
-    records = read_jsonl(metrics)
-    train_pts = [(r["tokens"], r["loss"]) for r in records if r["type"] == "train"]
-    eval_pts = [
-        (r["tokens"], float(np.mean([v["loss"] for v in r["eval"].values()]))) for r in records if r["type"] == "eval"
-    ]
-    return plot_losses(png, train_pts, eval_pts)

@@ -54,8 +54,8 @@ COMPARE_SETTINGS = {
         "tokens": 300_000,
         "lr": 0.003,
         "warmup_fraction": 0.05,
-        "eval_every": 37,  # two eval points a run: an eval of the three sets costs about a quarter of the training
-        "eval_tokens": 200_000,
+        "eval_every": 15,  # five eval points a run for the curves; 100k eval tokens keep them at about an eighth of
+        "eval_tokens": 100_000,  # the training each
         "device": "cpu",
     },
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import REPO
@@ -111,3 +112,34 @@ def test_a_real_process_prints_no_traceback(tmp_path):
     )
     assert result.returncode == 2, result.stderr
     assert result.stderr.strip() == ("curate: error: --tokenizer: /dev/null: not a file"), result.stderr
+
+
+# `sys.modules[name] = None` makes `import name` fail as if the package were not installed
+WITHOUT = "import sys; sys.modules[{module!r}] = None; from curate.cli import main; sys.exit(main(sys.argv[1:]))"
+
+
+def extra_cases(tmp: Path, warc: str) -> dict[str, tuple[str, list[str], str]]:
+    """module made unimportable, argv, the extra the one line must name."""
+    run = ["run", PIPELINE, "-o", str(tmp / "out")]
+    return {
+        "train_without_torch": ("torch", ["train", str(REPO / "pipelines" / "train-tiny.yaml")], "curate[train]"),
+        "ray_executor_without_ray": ("ray", [*run, "-i", warc, "--executor", "ray"], "curate[ray]"),
+        "s3_input_without_s3fs": ("s3fs", [*run, "-i", "s3://commoncrawl/x.warc.gz"], "curate[s3]"),
+        "resiliparse_without_it": (
+            "resiliparse",
+            ["run", str(tmp / "resiliparse.yaml"), "-i", warc, "-o", str(tmp / "out")],
+            "curate[resiliparse]",
+        ),
+    }
+
+
+@pytest.mark.parametrize("case", list(extra_cases(Path("TMP"), "W")))
+def test_a_missing_optional_package_names_its_extra(case, tmp_path, data):
+    (tmp_path / "resiliparse.yaml").write_text("reader:\n  warc: {}\nstages:\n  - extract: {engine: resiliparse}\n")
+    module, argv, extra = extra_cases(tmp_path, str(data / "warc" / "wget-sample-0001.warc.gz"))[case]
+    result = subprocess.run(
+        [sys.executable, "-c", WITHOUT.format(module=module), *argv], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 2, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert f"pip install '{extra}'" in result.stderr, result.stderr

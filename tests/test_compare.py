@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+from html import escape as html_escape
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -31,6 +32,12 @@ def corpus(compare_corpus) -> dict:
     return compare_corpus
 
 
+def _section(html: str, key: str) -> str:
+    """The HTML of report.html's <section id="key">."""
+    start = html.index(f'<section id="{key}">')
+    return html[start : html.index("</section>", start)]
+
+
 class _Tags(HTMLParser):
     def __init__(self):
         super().__init__()
@@ -40,11 +47,19 @@ class _Tags(HTMLParser):
         self.tags.append(tag)
 
 
-def test_clean_beats_corrupted_significantly(corpus, tmp_path):
+def clean_vs_corrupted_cache(tmp_path_factory) -> Path:
+    """One runs folder for the clean-vs-corrupted compare in this session: test_compare_browser.py opens the report
+    of the same compare and reuses these runs instead of training them again."""
+    return tmp_path_factory.getbasetemp() / "clean-vs-corrupted-runs"
+
+
+def test_clean_beats_corrupted_significantly(corpus, tmp_path, tmp_path_factory):
+    cache = clean_vs_corrupted_cache(tmp_path_factory)
     spec = write_spec(
         tmp_path / "clean-vs-corrupted.yaml",
         [{"name": "corrupted", "tokens": str(corpus["corrupted"])}, {"name": "clean", "tokens": str(corpus["clean"])}],
         corpus,
+        cache=str(cache),
     )
     out = tmp_path / "out"
     result = run_compare(spec, out, log=None)
@@ -74,8 +89,13 @@ def test_clean_beats_corrupted_significantly(corpus, tmp_path):
     parser.feed(html)
     parser.close()
     assert parser.tags.count("img") == 2 and "table" in parser.tags
-    assert "clean is better than corrupted" in html
-    assert len(list((out / "runs").iterdir())) == 6
+    verdicts = _section(html, "verdicts")
+    assert html.index("<h2>") == html.index('<section id="verdicts">') + len('<section id="verdicts">')  # first
+    assert "clean is better than corrupted" in verdicts and "1 of 1 tests significant" in verdicts
+    seen = result["candidates"]["clean"]["sample"]
+    assert f"{seen['tokens_seen']:,.0f}" in _section(html, "trained-on") and f"{seen['epochs']:,.2f}" in html
+    assert "4 eval points a run" in _section(html, "curves")  # eval_every 10 of 40 steps, and the final eval
+    assert len(list(cache.iterdir())) == 6
 
     # the paired test on the same runs (reused: the test is not part of a run's hash) agrees
     write_spec(
@@ -83,6 +103,7 @@ def test_clean_beats_corrupted_significantly(corpus, tmp_path):
         [{"name": "corrupted", "tokens": str(corpus["corrupted"])}, {"name": "clean", "tokens": str(corpus["clean"])}],
         corpus,
         test="paired",
+        cache=str(cache),
     )
     paired = run_compare(spec, out, log=None)
     assert all(r["reused"] for c in paired["candidates"].values() for r in c["runs"])
@@ -308,8 +329,10 @@ def test_declared_weights_not_bytes_decide_the_ranking(corpus, tmp_path):
     assert result["reference"] == "broad" and result["family"]["tests"] == 3 and focused["sample"]["epochs"] == 0.5
     assert focused["vs_reference"] == {"target": "better", "big": "worse", "small": "better"}
     html = (out / "report.html").read_text()
-    table = html[html.index("<h2>Verdict table") : html.index("<h2>Verdicts")]
+    table = _section(html, "standing")
     assert all(t in table for t in ("pooled by bytes", "▲", "▼", f"{focused['pooled']['mean']:.4f}"))
+    verdicts = _section(html, "verdicts")
+    assert "3 of 3 tests significant" in verdicts and verdicts.count('<tr class="sig">') == 3
     assert result["eval_sets"]["small"]["coverage"]["share"] == 0.5 and "50.0%" in html
     assert (out / "domain_bpb.png").read_bytes()[:8] == PNG
 
@@ -323,6 +346,34 @@ def test_declared_weights_not_bytes_decide_the_ranking(corpus, tmp_path):
         assert cand["target"]["mean"] == pytest.approx(cand["pooled"]["mean"])
     assert [r["candidate"] for r in weighted["ranking"]] == ["broad", "focused"]
     assert [c["vs_reference"]["target"] for c in weighted["candidates"].values()] == ["better", "reference"]
+
+
+def test_the_verdicts_section_lists_every_significant_pair_of_every_figure(corpus, tmp_path):
+    # nothing differs on the target, but c beats a (the reference) and b on the small eval set: the report's first
+    # section once said only "no significant difference on the target" and dropped c vs b (it involves no reference)
+    figures = {
+        "a": {"big": [2.00, 2.30, 1.70], "small": [3.00, 3.02, 2.98]},
+        "b": {"big": [2.05, 2.35, 1.75], "small": [3.01, 3.03, 2.99]},
+        "c": {"big": [2.40, 2.10, 2.70], "small": [2.80, 2.81, 2.79]},
+    }
+    cands = [{"name": n, "tokens": str(corpus[d])} for n, d in (("a", "half_a"), ("b", "half_b"), ("c", "clean"))]
+    evals = {"big": str(corpus["eval"]), "small": str(corpus["eval_small"])}
+    spec = write_spec(tmp_path / "hidden.yaml", cands, corpus, eval=evals)
+    out = tmp_path / "out"
+    fake_runs(spec, out, figures)
+    result = run_compare(spec, out, log=None)
+    tested = [p for block in (result, *result["eval_sets"].values()) for p in block["pairwise"]]
+    significant = [p for p in tested if p["significant"]]
+    assert not any(p["significant"] for p in result["pairwise"])
+    assert {(p["metric"], p["a"], p["b"]) for p in significant} == {("small", "c", "a"), ("small", "c", "b")}
+    verdicts = _section((out / "report.html").read_text(), "verdicts")
+    assert f"2 of {len(tested)} tests significant" in verdicts and "c better than b on small" in verdicts
+    rows = verdicts.split("<tr")[2:]  # after the header row
+    assert len(rows) == len(tested) == result["family"]["tests"]
+    for p in significant:  # listed first, as a row and as a sentence
+        row = next(r for r in rows[: len(significant)] if f"{p['a']} vs {p['b']}" in r)
+        assert "eval set small" in row and f"{p['p_holm']:.4f}" in row and f"{p['mdd']:.4f}" in row
+        assert html_escape(p["verdict"]) in verdicts
 
 
 def test_eval_weights_and_reference_errors_name_the_key(corpus, tmp_path):

@@ -249,3 +249,21 @@ def test_the_documented_way_to_load_a_run(run_dir, tmp_path):
     assert sorted(pl.read_parquet(run_dir / "documents")["id"]) == ids  # a finished run's folder: Parquet only
     first = pd.read_parquet(run_dir / "documents")["crawl_date"].dropna().iloc[0]
     assert first.tzinfo is not None and first.utcoffset().total_seconds() == 0
+
+
+@pytest.mark.slow
+def test_load_dataset_opens_the_run_folder_by_its_card(run_dir, tmp_path):
+    """`load_dataset(RUN)` with no builder: the run's README.md declares documents (default), rejected and tokens."""
+    from datasets import load_dataset
+
+    stats = json.loads((run_dir / "stats.json").read_text())
+    cache = str(tmp_path / "hf-cache")
+    docs = load_dataset(str(run_dir), cache_dir=cache)
+    assert list(docs) == ["train"] and docs["train"].num_rows == stats["kept"]
+    assert sorted(docs["train"]["id"]) == sorted(r["id"] for r in read_rows(run_dir / "documents", ["id"]))
+    rejected = load_dataset(str(run_dir), "rejected", split="train", cache_dir=cache)
+    assert rejected.num_rows == stats["rejected"] and set(rejected["stage"]) == set(stats["rejected_rows_by_stage"])
+    tokens = load_dataset(str(run_dir), "tokens", split="train", cache_dir=cache)
+    assert sum(tokens["num_tokens"]) == stats["tokens"]["tokens"]
+    card = (run_dir / "README.md").read_text()
+    assert f"{stats['kept']:,} kept" in card and 'load_dataset(RUN, "rejected"' in card

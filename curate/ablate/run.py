@@ -48,7 +48,7 @@ def _pass_key(pipeline: Path, paths: list[str]) -> str:
 
 def run_pass(spec, pipeline: Path, paths: list[str], folder: Path, workers: int, log: Log) -> None:
     """The one pass, skipped when pass.json says it ran on this pipeline file and these inputs."""
-    from datatrove.executor import LocalPipelineExecutor
+    from curate.progress import ReportingLocalExecutor  # datatrove's, logging to the console at curate's level
 
     key = _pass_key(pipeline, paths)
     stamp = folder / "pass.json"
@@ -59,7 +59,7 @@ def run_pass(spec, pipeline: Path, paths: list[str], folder: Path, workers: int,
         shutil.rmtree(folder)  # our own folder (the contract refuses foreign files in OUT_DIR)
     tasks = max(1, min(workers, len(paths)))
     log(f"ablate: one pass of {pipeline} over {len(paths)} file(s), every filter recording instead of dropping")
-    LocalPipelineExecutor(
+    ReportingLocalExecutor(
         pipeline=build_pass(spec, paths, folder, tasks, progress=False),
         tasks=tasks,
         workers=tasks,

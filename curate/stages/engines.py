@@ -51,11 +51,12 @@ def trafilatura_extract() -> Callable[..., str | None]:
 def resiliparse_extract() -> Callable[..., str]:
     """Resiliparse's extractor, or a ConfigError saying how to install it (raised when the stage is built, so a
     pipeline that names the engine without the package fails before it reads a record)."""
+    from curate.extras import MissingExtra, require
+
     try:
-        from resiliparse.extract.html2text import extract_plain_text
-    except ImportError:
-        raise ConfigError("extract.engine: resiliparse needs Resiliparse: pip install 'curate[resiliparse]'") from None
-    return extract_plain_text
+        return require("resiliparse.extract.html2text", "extract.engine: resiliparse").extract_plain_text
+    except MissingExtra as err:
+        raise ConfigError(str(err)) from None
 
 
 def resiliparse_text(html: str, options: dict[str, Any]) -> str:

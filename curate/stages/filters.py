@@ -1,8 +1,8 @@
 """datatrove's URL and quality filters, used as they are, with the one change each needs here.
 
 Word splitter: the Gopher, C4 and FineWeb filters split words with datatrove's English word tokenizer,
-spaCy's rule-based `spacy.blank("en")` tokenizer (punctuation becomes its own token), run through
-`curate.stages.words` (same tokens, twice as fast). Their thresholds were set with that kind of splitter; a
+spaCy's rule-based `spacy.blank("en")` tokenizer (punctuation becomes its own token), reproduced without spaCy by
+`curate.stages.words` (same tokens and sentences). Their thresholds were set with that kind of splitter; a
 whitespace split would change which pages pass.
 """
 
@@ -23,14 +23,16 @@ from datatrove.pipeline.filters import (
 )
 from datatrove.pipeline.filters.url_filter import get_list, normalize, normalizer
 from datatrove.utils._import_utils import ASSETS_PATH
+from datatrove.utils.text import split_into_words
 
 from curate.records import DETAIL_KEY
+from curate.stages import filter_metrics as metrics
 
 _BLOCKLISTS = "url_filterblacklistsv0_3_0.tar.gz"  # the archive inside datatrove's wheel
 
 WORD_SPLITTER = (
     'datatrove\'s English word tokenizer: spaCy spacy.blank("en") rules, punctuation split off'
-    " (curate.stages.words: identical tokens, vocabulary kept between documents)"
+    " (curate.stages.words: spaCy's rules in plain Python, identical tokens and sentences, spaCy not imported)"
 )
 
 
@@ -167,26 +169,64 @@ class BlocklistURLFilter(URLFilter):
 
 
 def _words(kwargs: dict) -> dict:
-    """English filters split words with our faster copy of datatrove's spaCy splitter (identical tokens)."""
-    if kwargs.get("language", "eng") in ("eng", "en"):
+    """English filters split words with our spaCy-free copy of datatrove's spaCy splitter (identical tokens); any
+    other language gets datatrove's splitter, whose package (spaCy for most) is checked now, not at the first page."""
+    language = kwargs.get("language", "eng")
+    if language in ("eng", "en"):
         from curate.stages.words import english_words
 
         kwargs = {**kwargs, "language": english_words()}
+    elif isinstance(language, str):
+        _check_splitter(language)
     return kwargs
 
 
+def _check_splitter(language: str) -> None:
+    from datatrove.utils.word_tokenizers import load_tokenizer_assignments
+
+    from curate.extras import MissingExtra
+
+    factory = load_tokenizer_assignments().get(language)
+    if factory is None:
+        return  # not a language datatrove splits: its own error names it
+    try:
+        factory()  # checks its packages; imports nothing yet
+    except ImportError as err:
+        raise MissingExtra(
+            f"language {language!r}: datatrove splits its words with a package that is not installed ({err}); "
+            "for spaCy's splitters: pip install 'curate[multilingual]'"
+        ) from err
+
+
+def _stage(step, kind: str) -> str:
+    """The pipeline's name for this stage (its rejection writer's), else the stage kind."""
+    return getattr(step.exclusion_writer, "stage", None) or kind
+
+
 class GopherRepetition(GopherRepetitionFilter):
-    """datatrove's Gopher repetition filter; dropped documents go to the stage's rejects."""
+    """datatrove's Gopher repetition filter; dropped documents go to the stage's rejects, every document gets the
+    filter's values (curate.stages.filter_metrics)."""
 
     def __init__(self, rejects=None, **kwargs):
         super().__init__(exclusion_writer=rejects, **_words(kwargs))
+
+    def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        words = split_into_words(doc.text, self.language) if doc.text else []
+        metrics.record(doc, _stage(self, "gopher_repetition"), metrics.gopher_repetition(doc.text, words))
+        return super().filter(doc)
 
 
 class GopherQuality(GopherQualityFilter):
-    """datatrove's Gopher quality filter; dropped documents go to the stage's rejects."""
+    """datatrove's Gopher quality filter; dropped documents go to the stage's rejects, every document gets the
+    filter's values (curate.stages.filter_metrics)."""
 
     def __init__(self, rejects=None, **kwargs):
         super().__init__(exclusion_writer=rejects, **_words(kwargs))
+
+    def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        words = split_into_words(doc.text, self.language)
+        metrics.record(doc, _stage(self, "gopher_quality"), metrics.gopher_quality(doc.text, words, self.stop_words))
+        return super().filter(doc)
 
 
 class C4Quality(C4QualityFilter):
@@ -197,7 +237,14 @@ class C4Quality(C4QualityFilter):
 
 
 class FineWebQuality(FineWebQualityFilter):
-    """datatrove's FineWeb quality filter; dropped documents go to the stage's rejects."""
+    """datatrove's FineWeb quality filter; dropped documents go to the stage's rejects, every document gets the
+    filter's values (curate.stages.filter_metrics)."""
 
     def __init__(self, rejects=None, **kwargs):
         super().__init__(exclusion_writer=rejects, **_words(kwargs))
+
+    def filter(self, doc) -> bool | tuple[bool, str]:
+        words = split_into_words(doc.text, self.language)
+        values = metrics.fineweb_quality(doc.text, words, self.stop_chars, self.short_line_length)
+        metrics.record(doc, _stage(self, "fineweb_quality"), values)
+        return super().filter(doc)
