@@ -23,7 +23,7 @@ help:
 	@echo "make pipeline  PIPELINE=pipelines/fineweb.yaml INPUT='crawl/*.warc.gz' OUTPUT=runs/x [WORKERS=2]"
 	@echo "               or CRAWL=CC-MAIN-2024-22 FILES=10 instead of INPUT: a Common Crawl dump, streamed"
 	@echo "make compare   raw vs fineweb vs mix, ranked by held-out bits per byte of a tiny proxy model"
-	@echo "make bench     pipeline, MinHash, dedup and tokenization benchmarks against named baselines"
+	@echo "make bench     every benchmark against its named baseline, quick sizes: bench/RESULTS.md, bench/results.json"
 	@echo "make bench-train  proxy-model training tokens/s vs a nanoGPT-shaped baseline (and MFU on a GPU)"
 
 # The venv is rebuilt when the dependency pins change. constraints.txt pins every package for CI and the demo;
@@ -73,16 +73,25 @@ test: lint
 test-fast: lint
 	$(BIN)/python -m pytest -q -m "not slow"
 
+# Every benchmark at a quick size (each script's defaults are the full sizes, bench/README.md), then one table:
+# bench/results/NAME.json per benchmark -> bench/results.json and bench/RESULTS.md (bench/summarize.py).
+BENCHES := pipeline minhash dedup tokenize reader charset extract_budget extract_engines compare_null \
+	scale buckets dedup_bounded train
 bench: $(STAMP)
-	$(BIN)/python bench/bench_pipeline.py
-	$(BIN)/python bench/bench_minhash.py
-	$(BIN)/python bench/bench_dedup.py
-	$(BIN)/python bench/bench_tokenize.py
-	$(BIN)/python bench/bench_compare_null.py
-	$(BIN)/python bench/bench_extract_engines.py
-	$(BIN)/python bench/bench_dedup_bounded.py
-	$(BIN)/python bench/bench_buckets.py
-	$(BIN)/python bench/bench_scale.py
+	$(BIN)/python bench/bench_pipeline.py --passes 1 --workers 2
+	$(BIN)/python bench/bench_minhash.py --docs 1000
+	$(BIN)/python bench/bench_dedup.py --docs 10000 --cluster-docs 300000
+	$(BIN)/python bench/bench_tokenize.py --docs 2000
+	$(BIN)/python bench/bench_reader.py --copies 2 --rounds 3
+	$(BIN)/python bench/bench_charset.py
+	$(BIN)/python bench/bench_extract_budget.py --repeats 1
+	$(BIN)/python bench/bench_extract_engines.py --repeats 1
+	$(BIN)/python bench/bench_compare_null.py --comparisons 3
+	$(BIN)/python bench/bench_scale.py --copies 1 --small 1 --large 2
+	$(BIN)/python bench/bench_buckets.py --docs 1000000 3000000
+	$(BIN)/python bench/bench_dedup_bounded.py --docs 1000000 2000000 --max-memory 64MiB
+	$(BIN)/python bench/bench_train.py --steps 1
+	$(BIN)/python bench/summarize.py $(BENCHES)
 
 bench-train: $(STAMP)
 	$(BIN)/python bench/bench_train.py

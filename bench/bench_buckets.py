@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from benchlib import RESULTS, ROOT, machine
+from benchlib import ROOT, machine, table_row, write_results
 
 STEP = """
 import json, sys, time
@@ -86,8 +86,21 @@ def main() -> None:
     ratio = runs[-1]["peak_rss_mib"] / runs[0]["peak_rss_mib"]
     result = {"machine": machine(), "runs": runs, "peak_ratio_last_over_first": round(ratio, 3)}
     print(f"peak RSS {runs[-1]['docs']:,} / {runs[0]['docs']:,} documents: {ratio:.2f}x (bounded: <= 1.2x)")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "buckets.json").write_text(json.dumps(result, indent=2))
+    first, last = runs[0], runs[-1]
+    table = [
+        table_row(
+            f"bucket step, one band, max_memory {args.max_memory}: peak RSS at {last['docs']:,} documents "
+            f"({last['us_per_doc']} µs per document)",
+            last["peak_rss_mib"],
+            "MiB",
+            baseline=f"the same at {first['docs']:,} documents",
+            baseline_value=first["peak_rss_mib"],
+            goal="≤ 1.2× (bounded)",
+            peak_rss_mib=last["peak_rss_mib"],
+        )
+    ]
+    size = ", ".join(f"{r['docs']:,}" for r in runs) + " synthetic documents, 14 bands"
+    write_results("buckets", result, size, table)
 
 
 if __name__ == "__main__":

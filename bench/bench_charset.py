@@ -18,12 +18,11 @@ Writes bench/results/charset.json.
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections import defaultdict
 
-from benchlib import MIB, RESULTS, data_dir, machine
+from benchlib import MIB, data_dir, machine, table_row, write_results
 
 from curate.evals.charset import corpus, utf8_pages, with_meta
 from curate.stages.charset import codec_name, decode_html
@@ -111,9 +110,32 @@ def main() -> int:
     print(f"labelled UTF-8 but invalid UTF-8 (left out): {result['utf8_invalid_left_out']}")
     print("genuine single-byte pages kept their label: " + ", ".join(f"{k} {v[0]}/{v[1]}" for k, v in genuine.items()))
     print("cost, ms per MiB: " + ", ".join(f"{k} {v}" for k, v in cost.items()))
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "charset.json").write_text(json.dumps(result, indent=2))
-    print(f"results: {RESULTS / 'charset.json'}")
+    table = [
+        table_row("charset corpus decoded to the true text, true label as HTTP charset", 100 * overall["header"], "%"),
+        table_row("charset corpus decoded to the true text, no HTTP charset", 100 * overall["none"], "%"),
+    ]
+    for name, r in wrong_label.items():
+        table.append(
+            table_row(
+                f"UTF-8 pages with a wrong {name} label, decoded to their UTF-8 text",
+                r["correct"],
+                f"of {r['pages']}",
+                goal="all",
+            )
+        )
+    table.append(
+        table_row(
+            "cost of decode_html on a UTF-8 payload labelled iso-8859-1",
+            cost["utf8_labelled_latin1_decode_html"],
+            "ms/MiB",
+            baseline="bare bytes.decode('utf-8')",
+            baseline_value=cost["utf8_bare_utf8_decode"],
+        )
+    )
+    size = (
+        f"{len(items)} corpus pages in {len(share)} encodings; {next(iter(wrong_label.values()))['pages']} UTF-8 pages"
+    )
+    write_results("charset", result, size, table)
     return 0
 
 

@@ -13,13 +13,12 @@ Writes bench/results/compare_null.json.
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import time
 from pathlib import Path
 
 import yaml
-from benchlib import RESULTS, data_dir, machine
+from benchlib import RESULTS, data_dir, machine, table_row, write_results
 
 from curate.compare import run_compare
 from curate.tokenize import train_bpe
@@ -110,22 +109,28 @@ def main(argv: list[str] | None = None) -> int:
         f"{significant} of {len(rows)} null comparisons significant at alpha 0.05 (goal <= {GOAL_MAX_SIGNIFICANT});"
         f" {seconds:.0f} s"
     )
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(
-        json.dumps(
-            {
-                "benchmark": "false-positive rate of curate compare on null comparisons (random halves of one corpus)",
-                "machine": machine(),
-                "seeds": args.seeds,
-                "comparisons": rows,
-                "significant": significant,
-                "goal_max_significant": GOAL_MAX_SIGNIFICANT,
-                "seconds": round(seconds, 1),
-            },
-            indent=2,
+    result = {
+        "benchmark": "false-positive rate of curate compare on null comparisons (random halves of one corpus)",
+        "machine": machine(),
+        "seeds": args.seeds,
+        "comparisons": rows,
+        "significant": significant,
+        "goal_max_significant": GOAL_MAX_SIGNIFICANT,
+        "seconds": round(seconds, 1),
+    }
+    mdds = [r["mdd"] for r in rows if r["mdd"] is not None]
+    table = [
+        table_row(
+            f"null comparisons significant at α 0.05 (expected {0.05 * len(rows):.2g})"
+            + (f"; MDD {min(mdds):.3f}–{max(mdds):.3f} bpb" if mdds else ""),
+            significant,
+            f"of {len(rows)}",
+            goal=f"≤ {GOAL_MAX_SIGNIFICANT / 10:.0%} of them (2 of 10)",
         )
-        + "\n"
-    )
+    ]
+    proxy = f"d {MODEL['d_model']}, {TRAIN['max_steps']} steps"
+    size = f"{len(rows)} null comparisons × {args.seeds} seeds × 2 candidates ({proxy})"
+    write_results("compare_null", result, size, table, args.output)
     return 0
 
 

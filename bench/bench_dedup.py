@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-from benchlib import MIB, RESULTS, ROOT, data_dir, machine, run_sampled
+from benchlib import MIB, ROOT, data_dir, machine, run_sampled, table_row, write_results
 
 
 def passages(data: Path, words: int = 220) -> list[str]:
@@ -174,11 +174,26 @@ def main(argv: list[str] | None = None) -> int:
         f"{cluster['wall_s']} s, peak {cluster['peak_rss_mib']} MiB "
         f"({cluster['peak_rss_mib_per_million_docs']} MiB per million documents)"
     )
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "dedup.json").write_text(
-        json.dumps({"machine": machine(), "whole": whole, "cluster": cluster, "peak_unit": MIB}, indent=2)
+    rows = [
+        table_row(
+            f"whole dedup (exact, URL, MinHash 14×8) through `curate run`, docs/s, {row['workers']} worker(s)",
+            row["docs_per_s"],
+            "docs/s",
+            peak_rss_mib=row["peak_rss_mib"],
+        )
+        for row in whole
+    ]
+    rows.append(
+        table_row(
+            f"cluster step alone, peak RSS per million documents ({cluster['docs']:,} docs, {cluster['wall_s']} s)",
+            cluster["peak_rss_mib_per_million_docs"],
+            "MiB",
+            peak_rss_mib=cluster["peak_rss_mib"],
+        )
     )
-    print(f"results: {RESULTS / 'dedup.json'}")
+    size = f"{args.docs:,} documents (workers {args.workers}); cluster step {args.cluster_docs:,} synthetic documents"
+    result = {"machine": machine(), "whole": whole, "cluster": cluster, "peak_unit": MIB}
+    write_results("dedup", result, size, rows)
     return 0
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-from benchlib import MIB, RESULTS, ROOT, machine
+from benchlib import MIB, ROOT, machine, table_row, write_results
 
 # Peak RSS as the kernel's high-water mark of this process's own memory (VmHWM): getrusage's ru_maxrss would carry
 # over the parent's resident memory at the fork before exec (the parent holds the generated inputs).
@@ -184,9 +184,37 @@ def main(argv: list[str] | None = None) -> int:
         "peak_rss_ratio_largest_to_smallest_corpus": ratios,
         "peak_unit": MIB,
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "dedup_bounded.json").write_text(json.dumps(result, indent=2))
-    print(f"peak RSS, largest corpus / smallest, per max_memory: {ratios}; results: {RESULTS / 'dedup_bounded.json'}")
+    print(f"peak RSS, largest corpus / smallest, per max_memory: {ratios}")
+    small, large = min(args.docs), max(args.docs)
+    table = []
+    for max_memory in args.max_memory:
+        peaks = {r["docs"]: r for r in rows if r["max_memory"] == max_memory}
+        table.append(
+            table_row(
+                f"cluster step at max_memory {max_memory}: peak RSS at {large:,} documents "
+                f"({peaks[large]['seconds']} s)",
+                peaks[large]["peak_rss_mib"],
+                "MiB",
+                baseline=f"the same at {small:,} documents",
+                baseline_value=peaks[small]["peak_rss_mib"],
+                goal="≤ 1.2× (bounded)" if max_memory == args.max_memory[0] else None,
+                peak_rss_mib=peaks[large]["peak_rss_mib"],
+            )
+        )
+    if in_memory is not None:
+        bounded = next(r for r in rows if r["docs"] == in_memory["docs"] and r["max_memory"] == args.max_memory[0])
+        table.append(
+            table_row(
+                f"cluster step at max_memory {args.max_memory[0]}: peak RSS at {in_memory['docs']:,} documents",
+                bounded["peak_rss_mib"],
+                "MiB",
+                baseline="the in-memory path (same decisions)",
+                baseline_value=in_memory["peak_rss_mib"],
+                peak_rss_mib=bounded["peak_rss_mib"],
+            )
+        )
+    size = f"{', '.join(f'{d:,}' for d in args.docs)} synthetic documents; max_memory {', '.join(args.max_memory)}"
+    write_results("dedup_bounded", result, size, table)
     return 0
 
 

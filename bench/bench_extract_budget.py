@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import glob
-import json
 import os
 import tempfile
 import time
@@ -29,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
-from benchlib import RESULTS, data_dir, machine
+from benchlib import data_dir, machine, table_row, write_results
 from datatrove.data import Document
 
 from curate.outputs import RejectedWriter
@@ -241,16 +240,39 @@ def main() -> None:
         "worst_admitted": w,
         "loadavg_1min_after": round(os.getloadavg()[0], 2),
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / "extract_budget.json"
-    out.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n")
     print(
         f"ordinary: {o['pages']} pages, {len(o['over_budget'])} over the budget;"
         f" largest {o['largest']['chars']:,} chars,"
         f" most start tags {o['most_tags']['start_tags']:,}; slowest {o['slowest'][0]['seconds']} s"
         f"\nworst admitted: {w['slowest']['page']} {w['slowest']['seconds']} s"
-        f" = {w['fraction_of_timeout']} of the {STAGE.timeout} s limit\nwrote {out}"
+        f" = {w['fraction_of_timeout']} of the {STAGE.timeout} s limit"
     )
+    limit = f"the stage's {STAGE.timeout:g} s wall-clock limit"
+    table = [
+        table_row(
+            f"trafilatura seconds on the slowest page the budget admits ({w['slowest']['page']})",
+            w["slowest"]["seconds"],
+            "s",
+            baseline=limit,
+            baseline_value=STAGE.timeout,
+            goal="< 1×",
+        ),
+        table_row(
+            f"trafilatura seconds on the slowest real page ({o['pages']} pages, {len(o['over_budget'])} over budget)",
+            o["slowest"][0]["seconds"],
+            "s",
+            baseline=limit,
+            baseline_value=STAGE.timeout,
+            goal="< 1×",
+        ),
+        table_row(
+            f"hostile pages refused by the budget before trafilatura runs (of {len(h)})",
+            sum(not r["kept"] for r in h),
+            f"of {len(h)}",
+        ),
+    ]
+    size = f"{o['pages']} crawl pages, {len(h)} hostile, {len(w['pages'])} at the limits; best of {args.repeats}"
+    write_results("extract_budget", result, size, table)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ Writes bench/results/extract_engines.json. Run it alone: the figures are seconds
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import statistics
@@ -28,7 +27,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from benchlib import RESULTS, data_dir, machine
+from benchlib import data_dir, machine, table_row, write_results
 from trafilatura.meta import reset_caches
 
 from curate.evals.extraction import mean_f1
@@ -129,9 +128,27 @@ def main() -> int:
             f" {r['pages_per_s_per_core']:>8.1f} {r['median_s_per_page']:>9.4f} {r['p95_s_per_page']:>8.4f}"
         )
     print(f"resiliparse, DCLM's options as published: mean F1 {result['resiliparse_dclm_as_published_mean_f1']}")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "extract_engines.json").write_text(json.dumps(result, indent=2))
-    print(f"results: {RESULTS / 'extract_engines.json'}")
+    ours, other = engines["trafilatura"], engines["resiliparse"]
+    table = [
+        table_row(
+            "extract stage, mean token F1 against the ground truth",
+            ours["mean_f1"],
+            "F1",
+            baseline="Resiliparse engine",
+            baseline_value=other["mean_f1"],
+            ours_name="trafilatura, the default",
+        ),
+        table_row(
+            "extract stage, pages/s on one core",
+            ours["pages_per_s_per_core"],
+            "pages/s",
+            baseline="Resiliparse engine",
+            baseline_value=other["pages_per_s_per_core"],
+            ours_name="trafilatura, the default",
+        ),
+    ]
+    size = f"{len(pages)} ground-truth pages, best of {args.repeats}"
+    write_results("extract_engines", result, size, table)
     return 0
 
 

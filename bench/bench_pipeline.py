@@ -30,9 +30,10 @@ import shutil
 import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 
-from benchlib import BASELINE_VENV, RESULTS, ROOT, data_dir, machine, run_sampled
+from benchlib import BASELINE_VENV, RESULTS, ROOT, data_dir, machine, run_sampled, table_row, write_results
 
 EXCLUDED = {"cc-truncated-record.warc.gz"}  # datatrove's WarcReader crashes on it
 GOAL_THROUGHPUT = 1.0
@@ -181,6 +182,43 @@ def ratios(rows: list[dict]) -> list[dict]:
     return out
 
 
+def table_rows(rows: list[dict]) -> list[dict]:
+    """Per worker count: records/s and peak RSS of curate against datatrove (or curate alone with --only)."""
+    out = []
+    for workers in dict.fromkeys(r["workers"] for r in rows):
+        ours = next((r for r in rows if r["pipeline"] == "curate" and r["workers"] == workers), None)
+        base = next((r for r in rows if r["pipeline"] == "datatrove" and r["workers"] == workers), None)
+        name = "datatrove, same blocks" if base else None
+        if ours is None:  # --only datatrove: the baseline's figures alone
+            ours, base, name = base, None, None
+        assert ours is not None
+        out.append(
+            table_row(
+                f"input records/s, {workers} worker(s)",
+                ours["records_per_s"],
+                "records/s",
+                baseline=name,
+                baseline_value=base and base["records_per_s"],
+                goal=f"≥ {GOAL_THROUGHPUT}×",
+                peak_rss_mib=ours["peak_rss_mib"],
+                ours_name=ours["pipeline"],
+            )
+        )
+        out.append(
+            table_row(
+                f"peak RSS of the process tree, {workers} worker(s)",
+                ours["peak_rss_mib"],
+                "MiB",
+                baseline=name,
+                baseline_value=base and base["peak_rss_mib"],
+                goal=f"≤ {GOAL_MEMORY}×",
+                peak_rss_mib=ours["peak_rss_mib"],
+                ours_name=ours["pipeline"],
+            )
+        )
+    return out
+
+
 def print_table(rows: list[dict], ratio_rows: list[dict]) -> None:
     header = (
         f"{'pipeline':<10} {'workers':>7} {'wall s':>8} {'cpu s':>7} {'records/s':>10} {'peak MiB':>9} {'(PSS)':>7}"
@@ -217,8 +255,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     pipelines = [args.only] if args.only else ["curate", "datatrove"]
+    setup_started = time.perf_counter()
     if "datatrove" in pipelines and not args.skip_setup:
         subprocess.run(["bash", str(ROOT / "bench" / "setup_baseline_venv.sh")], check=True)
+    setup_s = round(time.perf_counter() - setup_started, 1)  # minutes on a fresh clone (.venv-bench built)
     lid_model = lid_model_path()
     files = input_files(data_dir())
     listed = files * args.passes
@@ -259,6 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     results = {
         "benchmark": "pipelines/fineweb.yaml (curate) vs plain datatrove, same blocks",
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "setup_s": setup_s,
         "machine": info,
         "inputs": {
             "files": [str(p) for p in files],
@@ -272,10 +313,8 @@ def main(argv: list[str] | None = None) -> int:
         "ratios": ratio_rows,
         "runs": runs,
     }
-    out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2))
-    print(f"\nresults: {out}")
+    size = f"{len(files)} crawl files × {args.passes} pass(es) = {records:,} records, workers {args.workers}"
+    write_results("pipeline", results, size, table_rows(rows), Path(args.output))
     if args.check and not all(r["throughput_ok"] and r["memory_ok"] for r in ratio_rows):
         return 1
     return 0

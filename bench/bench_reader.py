@@ -15,12 +15,11 @@ out of each hostile file before it stops or fails: curate's reader frames every 
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 from pathlib import Path
 
-from benchlib import RESULTS, data_dir, machine
+from benchlib import RESULTS, data_dir, machine, table_row, write_results
 
 FILES = [
     "warc/cc-main-2020-34-excerpt.warc.gz",
@@ -157,7 +156,19 @@ def main() -> None:
             + "".join(f"{name:>24}" for name in sides)
         )
         result["hostile"] = hostile(args.hostile, sides)
-    (RESULTS / "reader.json").write_text(json.dumps(result, indent=2))
+    table = [
+        table_row(
+            "WARC reading, MB/s of gzip WARC (every record, response payloads decoded)",
+            result["sides"]["curate"]["mb_per_s"],
+            "MB/s",
+            baseline=name,
+            baseline_value=result["sides"][name]["mb_per_s"],
+        )
+        for name in sides
+        if name != "curate"
+    ]
+    size = f"{mb:.1f} MB (the shared WARCs × {args.copies}), median of {args.rounds} rounds"
+    write_results("reader", result, size, table)
 
 
 if __name__ == "__main__":

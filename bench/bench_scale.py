@@ -26,7 +26,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchlib import RESULTS, data_dir, machine, run_sampled
+from benchlib import RESULTS, data_dir, machine, run_sampled, table_row, write_results
 
 PIPELINE = "pipelines/fineweb.yaml"
 GOAL_MEMORY = 1.2
@@ -116,15 +116,56 @@ def main() -> None:
         for name, workers, tasks in (("1 worker", 1, None), ("2 workers", 2, None), ("2 workers, 2 tasks", 2, 2)):
             results["throughput"][name] = one_run(folder, work, name.replace(" ", "").replace(",", "-"), workers, tasks)
         for copies in (args.small, args.large):
+            if copies == args.copies:  # the same command as the 2-worker throughput run: its phases are the figures
+                results["memory"][f"{copies}x"] = results["throughput"]["2 workers"]
+                continue
             print(f"memory: {copies} copies")
             folder, _ = make_input(work / f"in-{copies}", copies)
             results["memory"][f"{copies}x"] = one_run(folder, work, f"mem{copies}", 2)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     summarize(results, args)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "scale.json").write_text(json.dumps(results, indent=2))
-    print(f"wrote {RESULTS / 'scale.json'}")
+    size = (
+        f"shared crawl × {args.copies} ({results['throughput']['1 worker']['input_records']:,} records) for "
+        f"throughput; × {args.small} and × {args.large} for memory"
+    )
+    write_results("scale", results, size, table_rows(results, args))
+
+
+def table_rows(results: dict, args: argparse.Namespace) -> list[dict]:
+    """Throughput against workers and against the former plan, and the worst phase's memory growth with input."""
+    runs = results["throughput"]
+    one, two, base = runs["1 worker"], runs["2 workers"], runs["2 workers, 2 tasks"]
+
+    worst = max(results["memory_ratios"], key=lambda phase: results["memory_ratios"][phase]["process_ratio"])
+    small, large = results["memory"][f"{args.small}x"], results["memory"][f"{args.large}x"]
+    return [
+        table_row(
+            f"records/s, 2 workers, default plan ({two['tasks']} tasks)",
+            two["records_per_s"],
+            "records/s",
+            baseline="1 worker, default plan",
+            baseline_value=one["records_per_s"],
+            peak_rss_mib=two["peak_rss_mib"],
+        ),
+        table_row(
+            f"records/s, 2 workers, default plan ({two['tasks']} tasks)",
+            two["records_per_s"],
+            "records/s",
+            baseline="2 workers, 1 task per worker",
+            baseline_value=base["records_per_s"],
+            peak_rss_mib=two["peak_rss_mib"],
+        ),
+        table_row(
+            f"peak RSS of the largest process, phase '{worst}' (the worst), {args.large}× input",
+            large["phases"][worst]["peak_process_rss_mib"],
+            "MiB",
+            baseline=f"the same at {args.small}× input",
+            baseline_value=small["phases"][worst]["peak_process_rss_mib"],
+            goal=f"≤ {GOAL_MEMORY}× (bounded)",
+            peak_rss_mib=large["peak_rss_mib"],
+        ),
+    ]
 
 
 def summarize(results: dict, args: argparse.Namespace) -> None:

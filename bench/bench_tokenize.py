@@ -21,7 +21,7 @@ import sysconfig
 import time
 from pathlib import Path
 
-from benchlib import RESULTS, ROOT, data_dir, machine, run_sampled
+from benchlib import ROOT, data_dir, machine, run_sampled, table_row, write_results
 
 from curate.outputs import ParquetRows
 from curate.records import DOCUMENT_SCHEMA
@@ -120,9 +120,28 @@ def main(argv: list[str] | None = None) -> int:
         f"throughput curate/raw: {ratio:.2f}x (goal >= 0.8x); peak memory 10x/1x input: "
         f"{result['memory_growth_10x']:.2f}x (goal: flat)"
     )
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "tokenize.json").write_text(json.dumps(result, indent=2))
-    print(f"results: {RESULTS / 'tokenize.json'}")
+    table = [
+        table_row(
+            "tokens/s of `curate tokenize` (Parquet in, zstd token shards out) vs encoding in memory",
+            result["curate_tokenize_1x"]["tokens_per_s"],
+            "tokens/s",
+            baseline="raw `Tokenizer.encode_batch`",
+            baseline_value=result["raw_encode_batch"]["tokens_per_s"],
+            goal="≥ 0.8×",
+            peak_rss_mib=ours_1["peak_rss_mib"],
+        ),
+        table_row(
+            f"peak RSS of `curate tokenize` on 10× the input ({ours_10['tokens']:,} tokens)",
+            ours_10["peak_rss_mib"],
+            "MiB",
+            baseline="the same on 1× the input",
+            baseline_value=ours_1["peak_rss_mib"],
+            goal="≤ 1.2× (flat)",
+            peak_rss_mib=ours_10["peak_rss_mib"],
+        ),
+    ]
+    size = f"{len(rows):,} documents = {ours_1['tokens']:,} tokens (GPT-NeoX BPE), and 10× that"
+    write_results("tokenize", result, size, table)
     return 0
 
 

@@ -28,14 +28,13 @@ Writes bench/results/train.json. Only torch, numpy (and curate_train/) are neede
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 from contextlib import nullcontext
 
 import torch
-from benchlib import RESULTS, ROOT
 from benchlib import machine as machine_record
+from benchlib import table_row, write_results
 from nanogpt_shape import NanoGPTShape
 from nanogpt_shape import make_optimizer as baseline_optimizer
 
@@ -248,10 +247,35 @@ def main() -> None:
     else:
         results["gpu"] = None
         print("gpu  not available (torch.cuda.is_available() is False)")
-    out = RESULTS / "train.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"wrote {out.relative_to(ROOT)}")
+    shape = f"{CPU_SHAPE['n_layers']} layers, d {CPU_SHAPE['d_model']}, seq {CPU_SHAPE['seq_len']}, batch {CPU_BATCH}"
+    sides = cpu["sides"]
+    table = [
+        table_row(
+            f"training tokens/s on CPU ({shape}, {cpu['threads']} thread(s))",
+            sides["ours"]["tokens_per_s"],
+            "tokens/s",
+            baseline=f"nanoGPT-shaped, {sides[name]['dtype']}",
+            baseline_value=sides[name]["tokens_per_s"],
+            goal="≥ 1.0×" if name == cpu["baseline_best"] else None,
+            ours_name="curate_train",
+        )
+        for name in ("baseline_fp32", "baseline_bf16")
+    ]
+    if results["gpu"]:
+        g = results["gpu"]
+        table.append(
+            table_row(
+                f"training tokens/s on {g.get('device', 'GPU')} (124m, seq 1024, bf16, compile); MFU {g.get('mfu')}",
+                g["tokens_per_s"],
+                "tokens/s",
+                goal="MFU ≥ 45% on an H100",
+                ours_name="curate_train",
+            )
+        )
+    size = f"{args.steps} timed CPU steps per side ({shape})" + (
+        f", {args.gpu_steps} GPU steps" if results["gpu"] else ""
+    )
+    write_results("train", results, size, table)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,12 @@
-"""What the benchmarks share: paths, the data folder, the machine record, and running a command while sampling the
-memory of its whole process tree. Each `bench/bench_*.py` script imports it by name (a script's own folder is on
-its import path), so no benchmark edits `sys.path` or imports another benchmark.
+"""What the benchmarks share: paths, the data folder, the machine record, running a command while sampling the
+memory of its whole process tree, and writing a results file with the rows of `make bench`'s table. Each
+`bench/bench_*.py` script imports it by name (a script's own folder is on its import path), so no benchmark edits
+`sys.path` or imports another benchmark.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import subprocess
@@ -21,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 BASELINE_VENV = ROOT / ".venv-bench"  # plain datatrove and datasketch, for the baselines (setup_baseline_venv.sh)
 MIB = 2**20
+_IMPORTED = time.time()  # the start of a benchmark when psutil cannot tell its process's start time
 
 
 def data_dir() -> Path:
@@ -159,4 +162,76 @@ def machine() -> dict:
         "platform": platform.platform(),
         "git_commit": git("rev-parse", "HEAD"),
         "git_dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
+        "packages": package_versions(),
     }
+
+
+PACKAGES = ("datatrove", "torch", "numpy", "pyarrow", "tokenizers", "trafilatura", "resiliparse", "fastwarc")
+
+
+def package_versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str | None]:
+    """Installed versions of what the figures depend on (None: not installed), read from metadata, not imported."""
+    from importlib import metadata
+
+    found: dict[str, str | None] = {}
+    for name in names:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = None
+    return found
+
+
+# -- results files and the rows of the summary table --------------------------------------------------------------
+def process_wall_s() -> float:
+    """Seconds since this process started: a benchmark's whole wall time, interpreter start and imports included."""
+    if psutil is not None:
+        return round(time.time() - psutil.Process().create_time(), 1)
+    return round(time.time() - _IMPORTED, 1)
+
+
+def table_row(
+    measures: str,
+    ours: float | None,
+    unit: str,
+    *,
+    baseline: str | None = None,
+    baseline_value: float | None = None,
+    goal: str | None = None,
+    peak_rss_mib: float | None = None,
+    ours_name: str = "curate",
+) -> dict:
+    """One row of bench/RESULTS.md: what is measured, our figure, the baseline's figure from the same run, and their
+    ratio (ours / baseline, whatever the unit: the goal says which way is better)."""
+    ratio = None
+    if ours is not None and baseline_value:
+        ratio = round(ours / baseline_value, 3)
+    return {
+        "measures": measures,
+        "ours_name": ours_name,
+        "ours": ours,
+        "unit": unit,
+        "baseline": baseline,
+        "baseline_value": baseline_value,
+        "ratio": ratio,
+        "goal": goal,
+        "peak_rss_mib": peak_rss_mib,
+    }
+
+
+def write_results(name: str, result: dict, size: str, rows: list[dict], output: Path | None = None) -> Path:
+    """Write a benchmark's JSON (default bench/results/NAME.json, folder created) with what the summary table needs:
+    `bench` (NAME), `size` (the input it ran on, in words), `table` (rows from table_row), `bench_wall_s`."""
+    path = Path(output) if output is not None else RESULTS / f"{name}.json"
+    record = {
+        "bench": name,
+        "size": size,
+        "table": rows,
+        "bench_wall_s": process_wall_s(),
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        **result,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
+    print(f"results: {path}")
+    return path

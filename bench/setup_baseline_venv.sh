@@ -47,6 +47,8 @@ REQUIREMENTS=(
 )
 
 CONSTRAINTS="$ROOT/constraints.txt"
+# A package name as pip compares them (PEP 503): lower case, runs of "-", "_", "." as one "-".
+normalize() { printf '%s' "$1" | tr '[:upper:]' '[:lower:]' | sed -E 's/[-_.]+/-/g'; }
 STAMP="$VENV/.curate-bench-stamp"
 # constraints.txt sorted: reordering its lines changes nothing installed, so it does not trigger a reinstall.
 want="$( { printf '%s\n' "$PYTHON" "${REQUIREMENTS[@]}"; sort "$CONSTRAINTS" 2>/dev/null || true; } | sha256sum | cut -d' ' -f1)"
@@ -62,7 +64,24 @@ if [[ ! -x "$VENV/bin/python" ]]; then
 fi
 pip_args=(install --quiet --disable-pip-version-check)
 if [[ -f "$CONSTRAINTS" ]]; then
-    pip_args+=(-c "$CONSTRAINTS")
+    # A requirement above that carries its own version (e.g. "xxhash<4") is the baseline's own pin and wins over the
+    # project's: constraints.txt pins xxhash==4.1.0 for curate, but datatrove 0.10.1's MinHash hashes str, which
+    # xxhash 4 rejects. pip cannot resolve a requirement and a constraint that exclude each other, so those packages
+    # are left out of the constraints the baseline installs with; every other shared package keeps the project's pin.
+    own=()
+    for req in "${REQUIREMENTS[@]}"; do
+        if [[ "$req" =~ ^([A-Za-z0-9_.-]+)[[:space:]]*[\<\>=!~] ]]; then
+            own+=("$(normalize "${BASH_REMATCH[1]}")")
+        fi
+    done
+    baseline_constraints="$VENV/.constraints-baseline.txt"
+    while IFS= read -r line || [[ -n "$line" ]]; do
+        name="${line%%[<>=!~;[ ]*}"
+        skip=0
+        for o in "${own[@]}"; do [[ -n "$name" && "$(normalize "$name")" == "$o" ]] && skip=1; done
+        (( skip )) || printf '%s\n' "$line"
+    done < "$CONSTRAINTS" > "$baseline_constraints"
+    pip_args+=(-c "$baseline_constraints")
 fi
 echo "setup_baseline_venv: installing ${REQUIREMENTS[*]}"
 "$VENV/bin/python" -m pip "${pip_args[@]}" "${REQUIREMENTS[@]}"

@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import skip_or_fail
 
 CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
 FLAGS = (
@@ -118,10 +119,7 @@ def require_browser() -> str:
     """A Chromium binary, or a skip naming why (a failure under CI=true, where a skip would hide a missing check)."""
     path = find_chromium()
     if path is None:
-        message = "no chromium found (set CURATE_CHROMIUM, or install Debian's `chromium`; apt-get needs root)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        skip_or_fail("no chromium found (set CURATE_CHROMIUM, or install Debian's `chromium`; apt-get needs root)")
     return path
 
 

@@ -10,6 +10,7 @@ import os
 import random
 import string
 from pathlib import Path
+from typing import NoReturn
 
 import pyarrow.parquet as pq
 import pytest
@@ -38,14 +39,18 @@ def data_dir() -> Path:
     return Path(os.environ.get("CURATE_DATA", REPO.parent / "shared" / "data")).resolve()
 
 
+def skip_or_fail(message: str) -> NoReturn:
+    """Skip a test that lacks what it needs; under CI=true fail instead, where a skip would hide a missing check."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
 def require_data() -> Path:
     """The shared data folder; skips (or fails under CI=true) when it is missing."""
     path = data_dir()
     if not (path / "README.md").exists():
-        message = f"shared test data not found at {path}; set CURATE_DATA to the shared data folder"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        skip_or_fail(f"shared test data not found at {path}; set CURATE_DATA to the shared data folder")
     return path
 
 
