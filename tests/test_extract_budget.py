@@ -21,7 +21,7 @@ from curate.outputs import RejectedWriter
 from curate.records import HTTP_CHARSET_KEY, PAYLOAD_KEY
 from curate.stages.budget import _SLICE, START_TAG, RetryLock, count_start_tags
 from curate.stages.charset import decode_html
-from curate.stages.extract import Extract
+from curate.stages.extract import Extract, ExtractionTimeout, time_limit
 from curate.stages.warc import WarcReader
 
 DEFAULT = Extract().budget
@@ -235,3 +235,21 @@ def test_two_runs_give_identical_tables(data, tmp_path):
             assert one.num_rows and one.equals(two), f"{folder}/{name} differs between the two runs"
     reasons = [r["reason"] for r in read_rows(runs[0] / "rejected", ["reason"])]
     assert "timeout" not in reasons and "too_complex" not in reasons
+
+
+def test_a_time_limit_the_engine_swallows_still_counts():
+    """The alarm raises wherever Python runs next; code that catches it (a callback inside a C parser that drops its
+    exception, a broad `except`) must not turn an over-limit page into a kept one."""
+
+    def swallowing_engine() -> str:
+        try:
+            time.sleep(0.5)
+        except BaseException:
+            pass  # the exception is lost, the work goes on
+        return "text"
+
+    with pytest.raises(ExtractionTimeout):
+        with time_limit(0.05):
+            swallowing_engine()
+    with time_limit(5.0):
+        assert swallowing_engine() == "text"  # within the limit nothing changes

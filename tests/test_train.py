@@ -153,7 +153,7 @@ def test_ddp_two_processes_get_disjoint_data(corpus, tmp_path):
             "--master_port",
             str(port),
             "-m",
-            "train",
+            "curate_train",
             str(path),
         ],
         cwd=REPO,
