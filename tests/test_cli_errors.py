@@ -133,6 +133,7 @@ def extra_cases(tmp: Path, warc: str) -> dict[str, tuple[str, list[str], str]]:
     }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", list(extra_cases(Path("TMP"), "W")))
 def test_a_missing_optional_package_names_its_extra(case, tmp_path, data):
     (tmp_path / "resiliparse.yaml").write_text("reader:\n  warc: {}\nstages:\n  - extract: {engine: resiliparse}\n")

@@ -155,6 +155,7 @@ def test_quiet_and_verbose_runs(tmp_path, data, reader_only):
     assert "| INFO" in verbose.stderr and "PIPELINE" in verbose.stderr and "curate run: " not in verbose.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("argv", [["check", str(REPO / "pipelines" / "fineweb.yaml")], ["run", "--help"]])
 def test_a_closed_pipe_ends_quietly(argv):
     """`curate ... | head`: the reader is gone before curate writes; no BrokenPipeError traceback."""

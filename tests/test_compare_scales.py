@@ -27,6 +27,7 @@ def candidates(corpus) -> list[dict]:
         ([{"name": "a"}, {"name": "b", "model": {"d_model": -4}}], r"model.*scale b"),
     ],
 )
+@pytest.mark.slow
 def test_bad_scales_name_the_key(compare_corpus, tmp_path, scales, key):
     spec = write_compare_spec(tmp_path / "bad.yaml", candidates(compare_corpus), compare_corpus, scales=scales)
     with pytest.raises(ConfigError, match=key):

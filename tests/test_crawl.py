@@ -147,6 +147,7 @@ def test_bad_crawl_names_are_refused(name):
     assert isinstance(caught.value, RunError)
 
 
+@pytest.mark.slow
 def test_crawl_paths_first_sample_and_all(site):
     everything = crawl_paths(CRAWL, site.base)
     assert everything == [site.url(n) for n in (DROPS, SLOW, PLAIN, MISSING)]
@@ -232,6 +233,7 @@ def test_stream_over_another_file_system(data):
         assert stream.read(5) == raw[5:10]
 
 
+@pytest.mark.slow
 def test_stream_gives_up_with_unreachable(site, data):
     with pytest.raises(Unreachable, match="404") as missing:
         open_stream(site.url(MISSING), **FAST)

@@ -109,6 +109,7 @@ def random_pairs(n: int, rng: np.random.Generator, bands: int = 6) -> list[np.nd
         {"near": False, "url": False},
     ],
 )
+@pytest.mark.slow
 def test_random_mix_matches_in_memory(tmp_path, flags):
     n = 3000
     rng = np.random.default_rng(1)
@@ -166,6 +167,7 @@ def test_components_of_long_chains_and_a_big_star(chains):
     assert both(chains, **{"exact": False, "url": False})[1]["near_duplicate"] == 2499 + 1499 + 999
 
 
+@pytest.mark.slow
 def test_components_converge_in_few_rounds(tmp_path):
     """Label propagation would need 4095 rounds on this path; hooking and contracting, a dozen at most."""
     n = 4096
@@ -194,6 +196,7 @@ def test_empty_tasks_and_zero_documents(tmp_path):
     assert len(tables) == 5 and len(tables[0]) == len(tables[2]) == len(tables[4]) == 0
 
 
+@pytest.mark.slow
 def test_working_memory_stays_within_max_memory(tmp_path):
     """numpy's allocations (traced by tracemalloc) stay within max_memory on a corpus whose in-memory decision
     would take ~20 times that."""

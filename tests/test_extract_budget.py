@@ -129,6 +129,7 @@ def test_hostile_pages_are_rejected_before_extraction(name, data, tmp_path):
     assert seconds < 2.0, f"{name}: {seconds:.2f} s to reject"
 
 
+@pytest.mark.slow
 def test_every_page_of_the_real_crawls_is_within_the_budget(data):
     pages = crawl_pages(data)
     assert len(pages) == 664
@@ -144,6 +145,7 @@ def test_every_page_of_the_real_crawls_is_within_the_budget(data):
     assert largest_tags >= 35_000  # the crawls hold a page near the tag limit: the test checks the margin for real
 
 
+@pytest.mark.slow
 def test_a_page_over_the_time_limit_is_retried_alone_then_rejected(data, tmp_path):
     real = wget_pages(data)[:2]
     slow = page_of_short_paragraphs(data, 48_000, 70)  # within the budget: 7 s of trafilatura on a busy 2-core box
@@ -172,6 +174,7 @@ class StalledOnce(Extract):
         return super().extract(html)
 
 
+@pytest.mark.slow
 def test_a_retry_that_succeeds_keeps_the_page_in_place(data, tmp_path):
     real = wget_pages(data)[2:5]
     stage = StalledOnce(timeout=2.0)
@@ -192,6 +195,7 @@ def _hold(folder: str, side: str, seconds: float, ready, times) -> None:
     lock.close()
 
 
+@pytest.mark.slow
 def test_a_retry_waits_for_extractions_in_flight_and_holds_off_new_ones(tmp_path):
     ctx = multiprocessing.get_context("fork")
     lock = RetryLock(str(tmp_path))

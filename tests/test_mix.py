@@ -123,6 +123,7 @@ def _print_shares(title: str, report: dict) -> None:
         )
 
 
+@pytest.mark.slow
 def test_shares_within_one_percent_and_rows_intact(corpora, tmp_path):
     code_tokens = corpora["manifests"]["code"]["totals"]["tokens"]
     # code's target is 1.5 × its whole directory: upsampled, under the default cap of 4; the others subsampled
@@ -194,6 +195,7 @@ def test_validation_split_is_disjoint(corpora, tmp_path):
         assert 0.035 < fraction < 0.065, name
 
 
+@pytest.mark.slow
 def test_same_seed_same_bytes(corpora, tmp_path):
     weights = {"web": 0.6, "prose": 0.3, "code": 0.1}
     spec = _spec(tmp_path, corpora, 120_000, weights, web={"domains": ["wiki"]})

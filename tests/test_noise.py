@@ -64,6 +64,7 @@ def test_ema_halflife_range_is_in_the_message(tmp_path):
         assert cfg["ema_halflife"] == ok
 
 
+@pytest.mark.slow
 def test_no_ema_by_key_zero(corpus, tmp_path):
     summary = run(tiny(corpus, tmp_path / "r", ema_halflife=0), quiet=True)
     assert summary["eval_ema"] is None and summary["ema"] is None

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from curate.report import write_report
 
@@ -103,6 +104,7 @@ def _parse(html: str) -> _Checker:
     return checker
 
 
+@pytest.mark.slow
 def test_report_renders_funnel_reasons_examples_thresholds_and_tables(tmp_path: Path) -> None:
     stages = [
         {"stage": "read", "in": 7, "out": 6, "dropped": {"not_html": 1}, "seconds": 0.1},

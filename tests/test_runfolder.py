@@ -124,6 +124,7 @@ else:
 """
 
 
+@pytest.mark.slow
 def test_a_killed_writer_leaves_no_file_under_a_final_name(tmp_path):
     script = tmp_path / "writer.py"
     script.write_text(WRITER)
@@ -153,6 +154,7 @@ def test_a_killed_writer_leaves_no_file_under_a_final_name(tmp_path):
     ]
 
 
+@pytest.mark.slow
 def test_a_resume_asked_differently_names_the_option(data, tmp_path, capsys):
     pipeline = tmp_path / "p.yaml"
     pipeline.write_text("reader: warc\nstages:\n  - extract: {timeout: 300}\n")

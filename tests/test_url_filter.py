@@ -6,6 +6,7 @@ import json
 import os
 
 import pyarrow.parquet as pq
+import pytest
 from datatrove.data import Document
 
 from curate import config
@@ -52,6 +53,7 @@ def test_bundled_lists_block_with_reason_and_match():
     assert stage.filter(_doc("https://en.wikipedia.org/wiki/Bread")) is True
 
 
+@pytest.mark.slow
 def test_extra_domains_from_yaml_on_real_crawl(data, tmp_path):
     spec = config.parse(
         {"reader": "warc", "stages": [{"url_filter": {"extra_domains": ["creativecommons.org"]}}]}, "url.yaml"

@@ -69,6 +69,7 @@ def assert_identical(all_texts: list[str]) -> tuple[int, int]:
     return len(all_texts), tokens
 
 
+@pytest.mark.slow
 def test_rules_are_the_installed_spacys():
     """english_tokenizer.json holds the installed spaCy's rules (after a spaCy upgrade: write_rules())."""
     shipped, installed = load_rules(), rules_from_spacy()
@@ -114,6 +115,7 @@ def _answers(method: str, text: str) -> list:
     return answers
 
 
+@pytest.mark.slow
 def test_the_string_that_breaks_spacy_gives_one_of_datatroves_answers():
     text = "IS_ALPHA breaks spaCy"
     ours = words.EnglishWords()
@@ -158,6 +160,7 @@ def test_a_run_never_imports_spacy_and_its_texts_split_as_spacy_does(data, tmp_p
     assert_identical(filtered + kept)
 
 
+@pytest.mark.slow
 def test_without_spacy_english_filters_build_and_other_languages_name_the_extra():
     code = (
         "import sys\nsys.modules['spacy'] = None\n"
