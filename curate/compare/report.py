@@ -1,165 +1,21 @@
 """report.html: the human side of a comparison, for the person deciding which data to train on.
 
-It opens with the verdicts: one row per test of the Holm family (the target and every eval set, each pair of
-candidates), every significant one first, with the effect, its 95% interval, p, Holm's p and the smallest difference
-the run could have detected (MDD), so a significant result on one eval set is never hidden behind "no significant
-difference on the target". Then each candidate against the reference, what each candidate trained on (tokens seen,
-epochs), the loss curves with their confidence band, the differences per eval set and domain, and the details
-(seeds on demand, scales, leakage, seed spread, runs). Every figure comes from comparison.json: nothing is computed
-here that `verdicts`, `stats` and `power` did not compute.
-"""
+It opens with the verdicts (report_verdicts.py: every test of the Holm family, the significant ones first), then
+each candidate against the reference, what each candidate trained on (tokens seen, epochs), the loss curves with
+their confidence band, the differences per eval set and domain, and the details (seeds on demand, scales, leakage,
+seed spread, runs). Every figure comes from comparison.json: nothing is computed here that `verdicts`, `stats` and
+`power` did not compute; html.py holds the pieces of markup the sections share."""
 
 from __future__ import annotations
 
 from html import escape as e
 from pathlib import Path
 
+from curate.compare.html import STYLE, TEST_NAMES, cell, num, section, seeds_text, table
 from curate.compare.plots import curve_points
-from curate.compare.stats import fmt, fmt_p
+from curate.compare.report_verdicts import verdicts
 
-TEST_NAMES = {"welch": "Welch's t-tests across seeds", "paired": "paired t-tests across seeds (runs paired by seed)"}
-MARK = {"better": ("▲", "better"), "worse": ("▼", "worse")}
 FEW_POINTS = 5  # fewer eval points a run than this: the report says how to get more
-
-STYLE = (
-    "body{font-family:system-ui,sans-serif;margin:2em;max-width:80em}table{border-collapse:collapse;margin:1em 0}"
-    "td,th{border:1px solid #ccc;padding:.3em .6em;text-align:right}th{background:#f3f3f3}"
-    "td:first-child,th:first-child{text-align:left}td{white-space:nowrap}td.text{text-align:left;white-space:normal}"
-    "img{max-width:100%}"
-    ".better{color:#1a7f37;font-weight:600}.worse{color:#c62828;font-weight:600}.pooled{color:#666}"
-    "tr.sig td{background:#eef8f0}.legend{font-size:.9em;color:#444}.warn{background:#fff4e5;padding:.5em}"
-    "section{margin-top:2em}"
-)
-
-
-def _cell(s: dict | None, mark: str | None = None, cls: str = "") -> str:
-    """mean ± 95% CI half-width (the mean alone with one seed, when there is no interval), with a ▲/▼ mark."""
-    if s is None:
-        return "<td>—</td>"
-    half = s.get("ci95_half")
-    text = f"{s['mean']:.4f} ± {half:.4f}" if half is not None else f"{s['mean']:.4f}"
-    sign, kind = MARK.get(mark or "", ("", ""))
-    classes = " ".join(c for c in (kind, cls) if c)
-    return f'<td class="{classes}">{e(text)} {sign}</td>' if classes else f"<td>{e(text)}</td>"
-
-
-def _table(header: list[str], rows: list[str]) -> str:
-    return "<table><tr>" + "".join(f"<th>{e(h)}</th>" for h in header) + "</tr>" + "".join(rows) + "</table>"
-
-
-def _num(x: float | None, digits: int = 0) -> str:
-    return "—" if x is None else f"{x:,.{digits}f}"
-
-
-def _section(key: str, title: str, *body: str) -> str:
-    return f'<section id="{key}"><h2>{e(title)}</h2>\n' + "\n".join(b for b in body if b) + "\n</section>"
-
-
-def tested_figures(result: dict) -> list[tuple[str, dict]]:
-    """(figure, block) of every figure in the Holm family: the target, then each eval set when there are several
-    (one eval set is the target, so its tests are counted once)."""
-    figures = [("target", result)]
-    if len(result["eval_sets"]) > 1:
-        figures += list(result["eval_sets"].items())
-    return figures
-
-
-def family_pairs(result: dict) -> list[dict]:
-    """Every test of the family, the significant ones first (by Holm's p), then the rest in figure order."""
-    pairs = [p for _, block in tested_figures(result) for p in block["pairwise"]]
-    significant = sorted((p for p in pairs if p["significant"]), key=lambda p: p["p_holm"] or 0.0)
-    return significant + [p for p in pairs if not p["significant"]]
-
-
-def _figure_name(result: dict, metric: str) -> str:
-    if metric != "target" and metric in result["eval_sets"] and len(result["eval_sets"]) > 1:
-        return f"eval set {metric}"
-    sets = list(result["eval_sets"])
-    return "target" if len(sets) > 1 else f"target (= eval set {sets[0]})"
-
-
-def _verdict_row(result: dict, p: dict) -> str:
-    a, b = p["a"], p["b"]
-    ci = p["diff_ci95"]
-    if p["significant"]:
-        verdict = f"{a} better"
-        if p.get("look"):
-            verdict += f" (decided at look {p['look']})"
-    elif p["p_value"] is None:
-        verdict = "no test (one seed)"
-    else:
-        verdict = "no significant difference"
-    if p.get("identical"):
-        verdict += "; identical data"
-    cells = [
-        _figure_name(result, p["metric"]),
-        f"{a} vs {b}",
-        verdict,
-        f"{a} lower by {fmt(p['diff_mean'])}",
-        "—" if ci is None else f"[{ci[0]:.4f}, {ci[1]:.4f}]",
-        fmt_p(p["p_value"]),
-        fmt_p(p.get("p_holm")),
-        fmt(p["mdd"]),
-    ]
-    cls = ' class="sig"' if p["significant"] else ""
-    tds = "".join(f'<td class="text">{e(c)}</td>' if k < 3 else f"<td>{e(c)}</td>" for k, c in enumerate(cells))
-    return f"<tr{cls}>{tds}</tr>"
-
-
-def headline(result: dict) -> str:
-    """One paragraph: how many tests were significant and which, then the target's own summary."""
-    pairs = family_pairs(result)
-    sig = [p for p in pairs if p["significant"]]
-    fam = result["family"]
-    if sig:
-        named = "; ".join(f"{p['a']} better than {p['b']} {_on(p['metric'])}" for p in sig)
-        first = f"{len(sig)} of {len(pairs)} tests significant at alpha {result['alpha']} after Holm's correction: "
-        first += named + "."
-    else:
-        first = f"None of the {len(pairs)} tests is significant at alpha {result['alpha']} after Holm's correction."
-    mdds = [p["mdd"] for p in pairs if not p["significant"] and p["mdd"] is not None]
-    if mdds:
-        first += (
-            f" Where no difference was found, the run could have detected true differences of "
-            f"{min(mdds):.4f}–{max(mdds):.4f} bpb (MDD at {fam['power']:.0%} power), not smaller ones."
-        )
-    return f"<p><b>{e(first)}</b></p><p>Target: {e(result['summary'])}.</p>"
-
-
-def _on(metric: str) -> str:
-    return "on the target" if metric == "target" else f"on {metric}"
-
-
-def verdicts(result: dict) -> str:
-    """The first section: the headline, the table of every test, every significant verdict in words, the legend."""
-    rows = [_verdict_row(result, p) for p in family_pairs(result)]
-    header = ["figure", "compared (a vs b)", "verdict", "effect (bpb)", "95% CI of b − a", "p", "p (Holm)"]
-    header.append(f"MDD ({result['family']['power']:.0%} power)")
-    significant = [p["verdict"] for p in family_pairs(result) if p["significant"]]
-    sentences = "<ul>" + "".join(f"<li>{e(v)}</li>" for v in significant) + "</ul>" if significant else ""
-    fam = result["family"]
-    per_test = fam["alpha_per_test"]
-    spent = fam.get("level", fam["alpha"])  # sequential seeds: what the last look spent
-    level = "—" if per_test is None else f"{spent:.4g} / {fam['tests']} = {per_test:.4g}"
-    tests = "The one test is" if fam["tests"] == 1 else f"The {fam['tests']} tests are"
-    legend = (
-        f"One row per test: {e(TEST_NAMES[result['test']])} of the final {e(result['metric'])}, {_seeds(result)}; "
-        f"a is the candidate with the lower mean on that figure, effect = mean(b) − mean(a). "
-        f"{tests} one family ({e(fam['correction'])}); a row is significant when Holm's p is below alpha "
-        f"{result['alpha']}. MDD = (t<sub>1−α′/2, df</sub> + t<sub>{fam['power']:.2f}, df</sub>) × SE: the "
-        f"smallest true difference the test had {fam['power']:.0%} power to detect at α′ = {e(level)}, the level "
-        "Holm's family starts from (so a conservative figure); Welch: SE and df from Welch–Satterthwaite, paired: "
-        "from the per-seed differences. A non-significant row says no difference larger than its MDD was there to "
-        "see, not that there is none."
-    )
-    return _section(
-        "verdicts",
-        "Verdicts",
-        headline(result),
-        _table(header, rows),
-        sentences,
-        f"<p class='legend'>{legend}</p>",
-    )
 
 
 def standing(result: dict) -> str:
@@ -174,8 +30,8 @@ def standing(result: dict) -> str:
         cand = result["candidates"][name]
         marks = cand["vs_reference"]
         label = f"{r['rank']}. {name}" + (" (reference)" if name == ref else "")
-        cells = [_cell(cand["eval_sets"][x], marks.get(x)) for x in esets]
-        cells += [_cell(cand["target"], marks.get("target")), _cell(cand["pooled"], cls="pooled")]
+        cells = [cell(cand["eval_sets"][x], marks.get(x)) for x in esets]
+        cells += [cell(cand["target"], marks.get("target")), cell(cand["pooled"], cls="pooled")]
         rows.append(f"<tr><td>{e(label)}</td>{''.join(cells)}</tr>")
     weights = ", ".join(f"{x} {w:.3g}" for x, w in result["target"]["shares"].items())
     legend = (
@@ -186,10 +42,10 @@ def standing(result: dict) -> str:
         f"Target = Σ w·bpb / Σ w over the eval sets (shares: {e(weights)}). Pooled by bytes = total nats / total "
         "bytes over every eval set, so the largest set decides it; shown for reference, not tested."
     )
-    return _section(
+    return section(
         "standing",
         f"Each candidate against the reference ({ref})",
-        _table(header, rows),
+        table(header, rows),
         f"<p class='legend'>{legend}</p>",
     )
 
@@ -202,12 +58,12 @@ def trained_on(result: dict) -> str:
         epochs = s.get("epochs")
         repeat = epochs is not None and epochs > 1
         cells = [
-            _num(s.get("tokens_seen")),
-            _num(s.get("candidate_tokens")),
-            f'<td class="{"worse" if repeat else ""}">{_num(epochs, 2)}</td>',
-            _num(s.get("documents_seen")),
-            _num(s.get("distinct_documents")),
-            _num(s.get("candidate_documents")),
+            num(s.get("tokens_seen")),
+            num(s.get("candidate_tokens")),
+            f'<td class="{"worse" if repeat else ""}">{num(epochs, 2)}</td>',
+            num(s.get("documents_seen")),
+            num(s.get("distinct_documents")),
+            num(s.get("candidate_documents")),
             e(", ".join(cand.get("identical_to", [])) or "—"),
         ]
         tds = "".join(c if c.startswith("<td") else f"<td>{c}</td>" for c in cells)
@@ -218,8 +74,8 @@ def trained_on(result: dict) -> str:
         share = c.get("share")
         erows.append(
             f"<tr><td>{e(x)}</td><td>{block['weight']:g}</td><td>{result['target']['shares'][x]:.3f}</td>"
-            f"<td>{_num(block.get('bytes'))}</td><td>{_num(c.get('documents_used'))} / {_num(c.get('documents_total'))}"
-            f"</td><td>{_num(c.get('tokens_used'))} / {_num(c.get('tokens_total'))}</td>"
+            f"<td>{num(block.get('bytes'))}</td><td>{num(c.get('documents_used'))} / {num(c.get('documents_total'))}"
+            f"</td><td>{num(c.get('tokens_used'))} / {num(c.get('tokens_total'))}</td>"
             f"<td>{'—' if share is None else f'{share:.1%}'}</td></tr>"
         )
     reported = any(c.get("sample") for c in result["candidates"].values())
@@ -230,13 +86,13 @@ def trained_on(result: dict) -> str:
         else "Not reported by the trainer these runs were made with."
     )
     header = ["candidate", "tokens seen", "candidate tokens", "epochs", "documents seen", "distinct documents"]
-    return _section(
+    return section(
         "trained-on",
         "What each candidate trained on",
         f"<p class='legend'>{e(note)}</p>",
-        _table([*header, "candidate documents", "identical data to"], rows),
+        table([*header, "candidate documents", "identical data to"], rows),
         "<p class='legend'>What each eval set contributed (scored once per eval point):</p>",
-        _table(
+        table(
             ["eval set", "weight", "share of target", "bytes scored", "documents used", "tokens used", "share used"],
             erows,
         ),
@@ -260,7 +116,7 @@ def curves(result: dict, runs: dict[str, list[dict]]) -> str:
             "diverge. Set a smaller <code>train.eval_every</code> in the compare file (finished runs train again, "
             "since it is part of the run's config).</p>"
         )
-    return _section(
+    return section(
         "curves",
         "Loss curves",
         f"<p class='legend'>{text}</p>",
@@ -279,19 +135,19 @@ def differences(result: dict) -> str:
     rows = []
     for r in result["ranking"]:
         cand = result["candidates"][r["candidate"]]
-        cells = "".join(_cell(cand["domains"].get(d)) for d in result["domains"])
+        cells = "".join(cell(cand["domains"].get(d)) for d in result["domains"])
         rows.append(f"<tr><td>{e(r['candidate'])}</td>{cells}</tr>")
-    table = ""
+    per_domain = ""
     if result["domains"]:
-        table = "<p class='legend'>bpb per domain within the eval sets: mean ± 95% CI half-width.</p>" + _table(
+        per_domain = "<p class='legend'>bpb per domain within the eval sets: mean ± 95% CI half-width.</p>" + table(
             ["candidate", *result["domains"]], rows
         )
-    return _section(
+    return section(
         "differences",
         "Differences per eval set and domain",
         f"<p class='legend'>{text}</p>",
         '<img src="domain_bpb.png" alt="difference from the reference per figure, with 95% intervals">',
-        table,
+        per_domain,
     )
 
 
@@ -311,7 +167,7 @@ def _sequential(result: dict) -> list[str]:
         "<h2>Seeds on demand</h2>",
         f"<p>seeds {seq['min']} to {seq['max']}: {e(seq['stopped'])}; runs per candidate: {runs}. "
         f"Stopping rule: {e(seq['method'])}.</p>",
-        _table(["look", "seeds", "alpha at this look", "alpha spent", "trained", "newly decided", "still open"], rows),
+        table(["look", "seeds", "alpha at this look", "alpha spent", "trained", "newly decided", "still open"], rows),
     ]
 
 
@@ -339,7 +195,7 @@ def _scales(result: dict) -> list[str]:
         f"<p>The same candidates at {len(names)} proxy sizes (rank and target bpb); the tables above are the "
         f"{e(sc['leading'])} scale's. Kendall τ compares the target rankings; a reversed verdict is significant at "
         "both scales with opposite winners.</p>",
-        _table(["candidate", *[f"{n}" for n in names]], rows),
+        table(["candidate", *[f"{n}" for n in names]], rows),
         "<ul>" + "".join(lines) + "</ul>",
     ]
 
@@ -369,7 +225,7 @@ def _leakage(result: dict) -> list[str]:
         "per eval set, its documents found in the candidate's training data. <code>decontaminate: true</code> "
         "trains on the data without them (candidates/&lt;name&gt;/decontaminated/rejected.jsonl names each eval "
         "document).</p>",
-        _table(
+        table(
             ["candidate", "training documents overlapping", *[f"{x} documents found" for x in esets], "removed"], rows
         ),
     ]
@@ -383,7 +239,7 @@ def _spread(result: dict) -> list[str]:
         rows.append(f"<tr><td>{e(name)}</td>" + "".join(f"<td>{s['std']:.4f}</td>" for s in figs) + "</tr>")
     return [
         "<h2>Seed spread</h2><p>standard deviation of the final bpb across seeds (ddof 1).</p>",
-        _table(["candidate", "target", *esets, "pooled"], rows),
+        table(["candidate", "target", *esets, "pooled"], rows),
     ]
 
 
@@ -399,16 +255,9 @@ def _runs(result: dict) -> str:
                 f"<tr><td>{e(name)}</td><td>{r['seed']}</td>" + "".join(f"<td>{v:.4f}</td>" for v in figs)
                 + f"<td>{'yes' if r['reused'] else 'no'}</td><td class='text'>{link}</td></tr>"
             )  # fmt: skip
-    return _section(
-        "runs", "Runs", _table(["candidate", "seed", "target", *esets, "pooled", "reused", "run (metrics)"], rows)
+    return section(
+        "runs", "Runs", table(["candidate", "seed", "target", *esets, "pooled", "reused", "run (metrics)"], rows)
     )
-
-
-def _seeds(result: dict) -> str:
-    seq = result.get("sequential")
-    if not seq:
-        return f"{len(result['seeds'])} seeds per candidate ({e(str(result['seeds']))})"
-    return f"{min(seq['runs'].values())}–{max(seq['runs'].values())} seeds per candidate (added on demand)"
 
 
 def _compared(result: dict) -> str:
@@ -421,7 +270,7 @@ def _compared(result: dict) -> str:
     esets = ", ".join(f"{e(x)} (weight {b['weight']:g})" for x, b in result["eval_sets"].items())
     return (
         f"<p>Compared: {cands}; reference {e(result['reference'])}. Scored on {e(result['metric'])} of each run's "
-        f"{e(result.get('figure', 'final'))} eval on the eval sets {esets}; {_seeds(result)}, alpha "
+        f"{e(result.get('figure', 'final'))} eval on the eval sets {esets}; {seeds_text(result)}, alpha "
         f"{result['alpha']}, {e(TEST_NAMES[result['test']])}.</p>"
     )
 

@@ -44,7 +44,7 @@ def _order(per: dict, names: list[str], metric: str) -> list[str]:
     return sorted(names, key=lambda n: (_stats(per, n, metric)["mean"], names.index(n)))
 
 
-def _on(metric: str) -> str:
+def on_figure(metric: str) -> str:
     return "on the target" if metric == TARGET else f"on {metric}"
 
 
@@ -108,7 +108,7 @@ def _p(p: float | None) -> str:
 
 
 def _verdict(pair: dict, identical: dict[frozenset, dict]) -> str:
-    a, b, on = pair["a"], pair["b"], _on(pair["metric"])
+    a, b, on = pair["a"], pair["b"], on_figure(pair["metric"])
     if pair["significant"]:
         lo, hi = pair["diff_ci95"] or (None, None)
         text = (
@@ -157,13 +157,13 @@ def _block(spec: CompareSpec, metric: str, per: dict, order: list[str], pairs: l
     )
     if not significant:
         summary = (
-            f"no significant difference between {', '.join(order)} {_on(metric)} "
+            f"no significant difference between {', '.join(order)} {on_figure(metric)} "
             f"(alpha {spec.alpha}, {_seed_count(per, metric)}): {detectable}"
         )
     else:
         best = [r["candidate"] for r in ranking if r["rank"] == 1]
         summary = (
-            f"best {_on(metric)}: {', '.join(best)} ({fmt(_stats(per, best[0], metric)['mean'])} bpb); "
+            f"best {on_figure(metric)}: {', '.join(best)} ({fmt(_stats(per, best[0], metric)['mean'])} bpb); "
             + "; ".join(p["verdict"] for p in significant)
         )
         if others:
